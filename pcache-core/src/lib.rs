@@ -1,0 +1,109 @@
+//! A keyed, locked, expiring on-disk store: the storage engine behind
+//! [pcache](https://crates.io/crates/pcache-build), usable on its own.
+//!
+//! ```
+//! use std::time::Duration;
+//! use pcache_core::{Key, Store};
+//!
+//! # let dir = tempfile::tempdir()?;
+//! let store = Store::open(dir.path().join("demo"))?.with_expiry(Some(Duration::from_secs(3600)));
+//!
+//! // Keys are derived from any `Serialize` key material.
+//! let key = Key::new(&("primes-below", 100))?;
+//! assert_eq!(store.get::<Vec<u32>>(&key)?, None);
+//!
+//! let fetched = store.get_or_compute(&key, || {
+//!     (2u32..100).filter(|n| (2..*n).all(|d| n % d != 0)).collect::<Vec<_>>()
+//! });
+//! assert!(!fetched.hit);
+//! assert_eq!(store.get::<Vec<u32>>(&key)?.unwrap().len(), 25);
+//!
+//! // Byte values are stored as one MessagePack `bin` and read back in bulk.
+//! let blob = Key::new("blob")?;
+//! store.set(&blob, &vec![7u8; 1 << 20])?;
+//! assert_eq!(store.get::<Vec<u8>>(&blob)?.unwrap().len(), 1 << 20);
+//!
+//! assert_eq!(store.entries()?.len(), 2);
+//! assert_eq!(store.clear()?.entries, 2);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # The pieces
+//!
+//! - [`Store`] — one directory of entries: [`get`](Store::get),
+//!   [`set`](Store::set), [`remove`](Store::remove),
+//!   [`get_or_compute`](Store::get_or_compute) with cross-process single
+//!   flight, [`entries`](Store::entries), [`flush`](Store::flush),
+//!   [`clear`](Store::clear), [`delete`](Store::delete), and `cache.toml`
+//!   metadata ([`CacheMeta`]).
+//! - [`StreamWriter`] / [`StreamReader`] — entries written and read one item
+//!   at a time, in constant memory.
+//! - [`Key`] — XXH3-128 of the canonical MessagePack serialization of the key
+//!   material, plus its length; [`short_id`] for directory names.
+//! - [`Error`] — the one error type; every variant names its path.
+//!
+//! # On disk
+//!
+//! ```text
+//! <dir>/cache.toml              name, package, expiry, format version
+//! <dir>/<key>                   one entry per file
+//! <dir>/<key>.lock              only while <key> is being computed
+//! <dir>/.tmp.<key>.<pid>.<n>    a write in progress
+//! ```
+//!
+//! An entry file is a 64-byte header — magic `\x89pcache\n`, format version,
+//! kind, creation time, payload length, item count, compute time, CRC-32 of
+//! the payload and CRC-32 of the header itself — followed by the payload:
+//! one MessagePack value, or a sequence of them for streams. The file's mtime
+//! is set to the creation time for humans and other tools, but expiry is
+//! always judged by the header, so tools that rewrite mtimes (CI cache
+//! restores, `git-restore-mtime`, container layers) change nothing.
+//!
+//! # Guarantees
+//!
+//! - **Atomic writes.** Every entry is written to a temporary file in the
+//!   same directory and renamed into place. A reader sees the old entry, the
+//!   new one, or none; never a mix. A process killed mid-write leaves at most
+//!   a temporary file, which [`flush`](Store::flush) sweeps once it is stale.
+//! - **Verified reads.** Every read checks the magic, version, kind, length
+//!   and both checksums. A file that fails is a miss: it is removed and
+//!   reported as [`Error::Corrupt`], never returned as a value. Symlinks and
+//!   directories in an entry's place are corruption too; entries are opened
+//!   without following links.
+//! - **Single flight.** [`get_or_compute`](Store::get_or_compute) takes a
+//!   per-key `flock` after a miss, so concurrent processes compute a key once
+//!   and the others read the result. The lock file is removed when the
+//!   computation ends; files left by killed processes are removed by the next
+//!   computation of that key or by `flush`. Advisory locks may not be honoured
+//!   on some network file systems: there, two processes may both compute, and
+//!   the last write wins (each write is still atomic).
+//! - **Never a panic** on any input, file content or file-system state.
+//!
+//! What a crash cannot do is corrupt a value; what it can do is lose the
+//! write in progress. Nothing is `fsync`ed, so after a power loss an entry may
+//! be torn or missing: the checksums make that a miss.
+#![deny(missing_docs)]
+
+mod atomic;
+mod bytes;
+mod duration;
+mod entry;
+mod error;
+mod key;
+mod layout;
+mod lock;
+mod meta;
+mod read;
+mod store;
+mod stream;
+
+pub use duration::{ParseDurationError, format_duration, parse_duration};
+pub use entry::FORMAT_VERSION;
+pub use error::{Corruption, Error, Result};
+pub use key::{Key, KeyError, ParseKeyError, canonical_bytes, short_id};
+pub use meta::CacheMeta;
+pub use store::{EntryInfo, Fetched, Plan, Removed, Scan, Store};
+pub use stream::{StreamReader, StreamWriter};
+
+/// The name of the metadata file in every cache directory.
+pub const META_FILE: &str = layout::META_FILE;
