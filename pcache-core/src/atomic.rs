@@ -53,7 +53,9 @@ impl TempFile {
 
     pub(crate) fn file(&mut self) -> &mut File {
         // Only `persist` takes the file, and it consumes `self`.
-        self.file.as_mut().expect("temporary file used after persist")
+        self.file
+            .as_mut()
+            .expect("temporary file used after persist")
     }
 
     /// Writes all of `parts`, in order, with as few system calls as possible.

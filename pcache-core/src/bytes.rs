@@ -35,7 +35,9 @@ pub(crate) fn as_bytes<T: ?Sized>(value: &T) -> Option<&[u8]> {
 /// Whether values of `T` can be built by [`from_vec`].
 pub(crate) fn is_byte_type<T>() -> bool {
     let id = typeid::of::<T>();
-    id == typeid::of::<Vec<u8>>() || id == typeid::of::<ByteBuf>() || id == typeid::of::<Box<[u8]>>()
+    id == typeid::of::<Vec<u8>>()
+        || id == typeid::of::<ByteBuf>()
+        || id == typeid::of::<Box<[u8]>>()
 }
 
 /// Turns the bytes into a `T`. Only called when [`is_byte_type::<T>`] holds.

@@ -54,7 +54,13 @@ pub fn parse_duration(input: &str) -> Result<Duration, ParseDurationError> {
 /// assert_eq!(pcache_core::format_duration(Duration::from_secs(30 * 86_400)), "4w2d");
 /// ```
 pub fn format_duration(d: Duration) -> String {
-    const UNITS: [(u64, &str); 5] = [(604_800, "w"), (86_400, "d"), (3_600, "h"), (60, "m"), (1, "s")];
+    const UNITS: [(u64, &str); 5] = [
+        (604_800, "w"),
+        (86_400, "d"),
+        (3_600, "h"),
+        (60, "m"),
+        (1, "s"),
+    ];
     let mut secs = d.as_secs();
     if secs == 0 {
         return if d.is_zero() {
@@ -94,7 +100,11 @@ mod tests {
             ("1h30m", 5_400),
         ];
         for (text, secs) in cases {
-            assert_eq!(parse_duration(text), Ok(Duration::from_secs(secs)), "{text}");
+            assert_eq!(
+                parse_duration(text),
+                Ok(Duration::from_secs(secs)),
+                "{text}"
+            );
         }
     }
 

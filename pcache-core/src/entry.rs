@@ -161,8 +161,14 @@ pub(crate) fn bin_marker(len: usize) -> Option<([u8; 5], usize)> {
 pub(crate) fn parse_bin_marker(bytes: &[u8]) -> Option<(usize, u64)> {
     match *bytes.first()? {
         0xc4 => Some((2, u64::from(*bytes.get(1)?))),
-        0xc5 => Some((3, u64::from(u16::from_be_bytes(bytes.get(1..3)?.try_into().ok()?)))),
-        0xc6 => Some((5, u64::from(u32::from_be_bytes(bytes.get(1..5)?.try_into().ok()?)))),
+        0xc5 => Some((
+            3,
+            u64::from(u16::from_be_bytes(bytes.get(1..3)?.try_into().ok()?)),
+        )),
+        0xc6 => Some((
+            5,
+            u64::from(u32::from_be_bytes(bytes.get(1..5)?.try_into().ok()?)),
+        )),
         _ => None,
     }
 }

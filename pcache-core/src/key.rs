@@ -575,6 +575,9 @@ mod tests {
         let names = ["", "../x", "🦀", &"n".repeat(10_000)];
         let ids: BTreeSet<_> = names.iter().map(|n| short_id(n)).collect();
         assert_eq!(ids.len(), names.len());
-        assert!(ids.iter().all(|id| id.len() < 32 && id.bytes().all(|b| b.is_ascii_hexdigit())));
+        assert!(
+            ids.iter()
+                .all(|id| id.len() < 32 && id.bytes().all(|b| b.is_ascii_hexdigit()))
+        );
     }
 }

@@ -86,8 +86,14 @@ mod tests {
         let layout = Layout::new(PathBuf::from("/c"));
         let key = Key::new("k").unwrap();
         let name = |p: PathBuf| p.file_name().unwrap().to_str().unwrap().to_owned();
-        assert_eq!(Layout::classify(&name(layout.entry(&key))), FileKind::Entry(key));
-        assert_eq!(Layout::classify(&name(layout.lock(&key))), FileKind::Lock(key));
+        assert_eq!(
+            Layout::classify(&name(layout.entry(&key))),
+            FileKind::Entry(key)
+        );
+        assert_eq!(
+            Layout::classify(&name(layout.lock(&key))),
+            FileKind::Lock(key)
+        );
         assert_eq!(Layout::classify(&name(layout.temp("x"))), FileKind::Temp);
         assert_eq!(Layout::classify(&name(layout.meta())), FileKind::Meta);
         assert_eq!(Layout::classify("notes.txt"), FileKind::Foreign);

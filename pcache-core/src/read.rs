@@ -13,7 +13,10 @@ pub(crate) enum Opened {
     Missing,
     /// The path exists but is not a regular file (a symlink, a directory…).
     NotAFile,
-    File { file: File, len: u64 },
+    File {
+        file: File,
+        len: u64,
+    },
 }
 
 /// Opens an entry without following symlinks: a link in an entry's place is

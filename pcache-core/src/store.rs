@@ -204,7 +204,9 @@ impl Store {
     }
 
     pub(crate) fn now(&self) -> SystemTime {
-        self.clock.as_ref().map_or_else(SystemTime::now, |now| now())
+        self.clock
+            .as_ref()
+            .map_or_else(SystemTime::now, |now| now())
     }
 
     pub(crate) fn is_older_than(&self, created: SystemTime, max_age: Duration) -> bool {
@@ -270,7 +272,9 @@ impl Store {
         path: &Path,
     ) -> Result<Option<(T, Header)>, Check> {
         let mut buf = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
-        file.take(len).read_to_end(&mut buf).op("read entry", path)?;
+        file.take(len)
+            .read_to_end(&mut buf)
+            .op("read entry", path)?;
         let header = Header::decode(&buf)?;
         header.check(Kind::Value, buf.len() as u64)?;
         if self.is_expired(header.created) {
@@ -508,12 +512,21 @@ impl Store {
             if waited {
                 // Whoever held the lock has probably stored the value.
                 match self.lookup::<T>(key) {
-                    Ok(Some((value, info))) => return Ok(Some(Fetched::hit(value, info, true, Vec::new()))),
+                    Ok(Some((value, info))) => {
+                        return Ok(Some(Fetched::hit(value, info, true, Vec::new())));
+                    }
                     Ok(None) => {}
-                    Err(e) => return Ok(Some(self.compute_and_store(key, compute.take(), vec![e])?)),
+                    Err(e) => {
+                        return Ok(Some(self.compute_and_store(
+                            key,
+                            compute.take(),
+                            vec![e],
+                        )?));
+                    }
                 }
             }
-            self.compute_and_store(key, compute.take(), Vec::new()).map(Some)
+            self.compute_and_store(key, compute.take(), Vec::new())
+                .map(Some)
         });
         let mut fetched = match locked {
             Ok(result) => result?,
@@ -598,7 +611,7 @@ impl Store {
                 FileKind::Foreign => scan.foreign.push(path),
             }
         }
-        scan.entries.sort_by(|a, b| a.key.cmp(&b.key));
+        scan.entries.sort_by_key(|e| e.key);
         Ok(scan)
     }
 
@@ -727,10 +740,11 @@ impl Store {
             }
         }
         for path in &plan.leftovers {
-            let done = match Layout::classify(path.file_name().and_then(|n| n.to_str()).unwrap_or("")) {
-                FileKind::Lock(_) => lock::remove_if_unlocked(path),
-                _ => remove_path(path).op("remove temporary file", path)?,
-            };
+            let done =
+                match Layout::classify(path.file_name().and_then(|n| n.to_str()).unwrap_or("")) {
+                    FileKind::Lock(_) => lock::remove_if_unlocked(path),
+                    _ => remove_path(path).op("remove temporary file", path)?,
+                };
             removed.leftovers += u64::from(done);
         }
         Ok(removed)

@@ -118,7 +118,12 @@ impl Store {
         }
     }
 
-    fn verify_stream(&self, file: &mut File, len: u64, path: &Path) -> Result<Option<Header>, Check> {
+    fn verify_stream(
+        &self,
+        file: &mut File,
+        len: u64,
+        path: &Path,
+    ) -> Result<Option<Header>, Check> {
         let header = read::header(file, len, Kind::Stream, path)?;
         if self.is_expired(header.created) {
             read::remove_if_same(path, Some(file));
