@@ -1,1 +1,236 @@
-//! placeholder
+//! Memoize the expensive steps of Cargo build scripts on disk.
+//!
+//! Cargo re-runs a build script after a profile switch, a feature change, a
+//! touched `build.rs`, a fresh `OUT_DIR`, rust-analyzer checking beside a
+//! build, or a CI job. With pcache the expensive steps inside it — code
+//! generation, bindings, parsed tables, downloads — are computed once and
+//! read back from `target/pcache` the next time:
+//!
+//! ```
+//! // build.rs
+//! let table: Vec<u32> = pcache_build::cached("squares", 1000u32, || {
+//!     (0..1000).map(|i| i * i).collect() // the expensive part
+//! });
+//! assert_eq!(table[12], 144);
+//! ```
+//!
+//! # The three entry points
+//!
+//! [`cached`] (and [`try_cached`] for fallible steps) stores any
+//! `Serialize + DeserializeOwned` value:
+//!
+//! ```
+//! # use std::collections::HashMap;
+//! // build.rs
+//! let names: HashMap<u32, String> = pcache_build::try_cached(
+//!     "code-points",
+//!     ("UnicodeData.txt", 16),
+//!     || -> Result<_, std::num::ParseIntError> {
+//!         Ok([("0041", "LATIN CAPITAL LETTER A")]
+//!             .into_iter()
+//!             .map(|(hex, name)| Ok((u32::from_str_radix(hex, 16)?, name.to_owned())))
+//!             .collect::<Result<_, _>>()?)
+//!     },
+//! )?;
+//! assert_eq!(names[&0x41], "LATIN CAPITAL LETTER A");
+//! # Ok::<(), std::num::ParseIntError>(())
+//! ```
+//!
+//! [`cached_iter`] streams items: on a miss they pass through as they are
+//! produced and are recorded; on a hit they are decoded lazily from disk.
+//! Memory stays constant either way:
+//!
+//! ```
+//! // build.rs
+//! let rows = pcache_build::cached_iter("rows", "data.csv", || {
+//!     (0..100_000u64).map(|i| (i, format!("row {i}")))
+//! });
+//! let mut code = String::new();
+//! for (id, label) in rows {
+//!     code.push_str(&format!("({id}, {label:?}),\n"));
+//! }
+//! assert!(code.starts_with("(0, \"row 0\"),"));
+//! ```
+//!
+//! [`cached_files`] stores whatever files a generator writes (bindgen,
+//! prost, tonic…) and restores them into `dest`, byte-identical:
+//!
+//! ```
+//! // build.rs
+//! # let out = tempfile::tempdir()?;
+//! # let out_dir = out.path();
+//! // let out_dir = std::env::var("OUT_DIR").unwrap();
+//! let header = pcache_build::file("wrapper.h"); // a missing file is an input too
+//! pcache_build::cached_files("bindings", (&header, "v1"), &out_dir, |dir| {
+//!     std::fs::create_dir_all(dir.join("sys"))?;
+//!     std::fs::write(dir.join("sys/bindings.rs"), "pub const ANSWER: u32 = 42;")
+//! })?;
+//! assert!(out_dir.join("sys/bindings.rs").is_file());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Keys
+//!
+//! A value is found again when its *key material* is the same: the inputs
+//! (anything `Serialize`; `HashMap`s and `HashSet`s are serialized in sorted
+//! order, so their key is the same in every run, while a `Vec` keeps its
+//! order), the cache name, the value's type name, the `TARGET` triple,
+//! pcache's entry format version, and the build script's **code identity**.
+//! The profile is not part of it: a debug build's result serves the release
+//! build.
+//!
+//! The code identity is a digest of the build script's sources by content
+//! (the files rustc lists in its dep-info, falling back to `build.rs`) and
+//! of the locked versions of the package's build-dependencies. Editing
+//! `build.rs` recomputes; touching it does not; upgrading `bindgen`
+//! recomputes. [`Cache::code_independent`] opts out.
+//!
+//! The input helpers [`file`], [`dir`] and [`env`] put contents and values
+//! into the key and print the matching `cargo:rerun-if-…` line.
+//!
+//! # Options
+//!
+//! [`Cache`] is the builder: `Cache::new("name").expiry(d).cached(inputs, f)`.
+//! A package-wide default expiry goes in the crate's own `Cargo.toml`:
+//!
+//! ```toml
+//! [package.metadata.pcache]
+//! expiry = "30d"   # 90, 90s, 15m, 12h, 7d, 2w, 1h30m
+//! ```
+//!
+//! # Where the cache lives
+//!
+//! In `<build-dir>/pcache/<package>/<hash of the name>/`, where
+//! `<build-dir>` is the directory Cargo builds in (the one holding
+//! `CACHEDIR.TAG` above `OUT_DIR`: normally the target directory, also with
+//! `--target`, `CARGO_TARGET_DIR` and `--target-dir`). `cargo clean` removes
+//! it. `PCACHE_DIR=<dir>` puts caches in `<dir>/<package>/…` instead.
+//! `cargo pcache ls` lists them.
+//!
+//! # Environment
+//!
+//! - `PCACHE=off` (or `0`, `false`): compute every step, read and write
+//!   nothing.
+//! - `PCACHE=verify`: compute every step even on a hit and compare with the
+//!   stored value; a difference fails the build, naming the cache and both
+//!   digests. For CI: it catches nondeterministic steps and inputs missing
+//!   from keys.
+//! - `PCACHE_DIR`: where caches live (see above).
+//!
+//! # The cache never breaks a build
+//!
+//! Any cache failure — unwritable or full disk, corrupt entry, lock trouble,
+//! a value that no longer deserializes — degrades to computing the value and
+//! prints one `cargo:warning=pcache: <name>: <cause> (<path>)` line. Only your
+//! own closure can fail the build (and `PCACHE=verify`, when asked). Each
+//! step also prints a line such as
+//! `pcache: hit bindings: read 1.2 MiB in 2.1 ms, saved 3.40 s`, visible with
+//! `cargo build -vv`.
+#![deny(missing_docs)]
+
+mod cache;
+mod env;
+mod error;
+mod files;
+mod identity;
+mod inputs;
+mod iter;
+mod locate;
+mod manifest;
+mod report;
+mod session;
+mod step;
+
+use std::path::Path;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+pub use cache::Cache;
+pub use error::Error;
+pub use files::GeneratedFiles;
+pub use inputs::{DirInput, EnvInput, FileInput, dir, env, file};
+pub use iter::CachedIter;
+
+/// Returns the value `compute` returns for these `inputs`, computing it only
+/// when no stored value matches.
+///
+/// `inputs` is anything `Serialize`, taken by value: `&x`, `x`, or tuples
+/// such as `(&a, file("x.h"))`. See the [crate docs](crate) for what else
+/// goes into the key. Cache failures are warnings; the value is always
+/// `compute`'s.
+///
+/// ```
+/// let n: u64 = pcache_build::cached("fib-90", 90u32, || {
+///     (0..90).fold((0u64, 1u64), |(a, b), _| (b, a + b)).0
+/// });
+/// assert_eq!(n, 2_880_067_194_370_816_120);
+/// ```
+pub fn cached<T, I, F>(name: &str, inputs: I, compute: F) -> T
+where
+    I: Serialize,
+    T: Serialize + DeserializeOwned,
+    F: FnOnce() -> T,
+{
+    Cache::new(name).cached(inputs, compute)
+}
+
+/// Like [`cached`] for a fallible step: an `Err` is returned and never
+/// stored, so the next run tries again.
+///
+/// # Errors
+///
+/// Only `compute`'s own error.
+pub fn try_cached<T, E, I, F>(name: &str, inputs: I, compute: F) -> Result<T, E>
+where
+    I: Serialize,
+    T: Serialize + DeserializeOwned,
+    F: FnOnce() -> Result<T, E>,
+{
+    Cache::new(name).try_cached(inputs, compute)
+}
+
+/// An iterator over the items `produce`'s iterator yields for these
+/// `inputs`, stored item by item.
+///
+/// On a miss, items pass through as they are produced and are recorded to a
+/// temporary file, committed only when the iterator is exhausted (dropped
+/// early: nothing is stored). On a hit, the stored entry's checksum is
+/// verified first, then items are decoded lazily. Memory is constant in the
+/// number of items on both paths.
+pub fn cached_iter<T, I, F, It>(name: &str, inputs: I, produce: F) -> CachedIter<T, F, It>
+where
+    I: Serialize,
+    T: Serialize + DeserializeOwned,
+    F: FnOnce() -> It,
+    It: IntoIterator<Item = T>,
+{
+    Cache::new(name).cached_iter(inputs, produce)
+}
+
+/// Puts the files `generate` writes into `dest` (normally `OUT_DIR`),
+/// running `generate` only when no stored tree matches these `inputs`.
+///
+/// `generate` writes any tree of files, directories and relative symlinks
+/// into the scratch directory it is given; pcache stores the tree as one
+/// entry and writes it into `dest` at the same relative paths, byte for
+/// byte, on this run and every hit. The executable bit is kept; setuid and
+/// setgid bits never are. A stored tree that would write outside `dest` is
+/// treated as corrupt.
+///
+/// # Errors
+///
+/// When `generate` fails ([`Error::Generate`]), or the files cannot be
+/// written into `dest`.
+pub fn cached_files<I, F>(
+    name: &str,
+    inputs: I,
+    dest: impl AsRef<Path>,
+    generate: F,
+) -> Result<GeneratedFiles, Error>
+where
+    I: Serialize,
+    F: FnOnce(&Path) -> std::io::Result<()>,
+{
+    Cache::new(name).cached_files(inputs, dest, generate)
+}

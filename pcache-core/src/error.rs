@@ -95,6 +95,24 @@ impl Error {
         }
     }
 
+    /// What went wrong, without the path: for messages that print the path
+    /// apart, such as `pcache: <cache>: <cause> (<path>)`.
+    pub fn cause(&self) -> String {
+        match self {
+            Error::Io { op, source, .. } => format!("failed to {op}: {source}"),
+            Error::Corrupt { reason, .. } => format!("corrupt entry discarded: {reason}"),
+            Error::Encode { source, .. } => format!("failed to serialize the value: {source}"),
+            Error::Decode {
+                type_name, source, ..
+            } => format!("stored value no longer deserializes as `{type_name}`: {source}"),
+            Error::TooLarge { size_bytes, .. } => {
+                format!("value too large to store ({size_bytes} bytes)")
+            }
+            Error::Key(e) => format!("failed to serialize key material: {e}"),
+            Error::Meta { source, .. } => format!("invalid cache metadata: {source}"),
+        }
+    }
+
     /// The underlying I/O error, if this is one.
     pub fn io_error(&self) -> Option<&io::Error> {
         match self {

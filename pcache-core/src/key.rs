@@ -133,6 +133,27 @@ pub fn canonical_bytes<M: Serialize + ?Sized>(material: &M) -> Result<Vec<u8>, K
     Ok(out.out)
 }
 
+/// A 128-bit digest of a value's canonical serialization: equal for equal
+/// values in every process (maps and sets sorted), computed in bulk for byte
+/// values. Used to compare a stored value with a recomputed one.
+///
+/// ```
+/// let a = pcache_core::value_digest(&vec![1u8, 2, 3])?;
+/// assert_eq!(a, pcache_core::value_digest(&vec![1u8, 2, 3])?);
+/// assert_ne!(a, pcache_core::value_digest(&vec![3u8, 2, 1])?);
+/// # Ok::<(), pcache_core::KeyError>(())
+/// ```
+///
+/// # Errors
+///
+/// Fails only if `value`'s `Serialize` implementation reports an error.
+pub fn value_digest<T: Serialize + ?Sized>(value: &T) -> Result<u128, KeyError> {
+    if let Some(bytes) = crate::bytes::as_bytes(value) {
+        return Ok(xxh3_128(bytes));
+    }
+    Ok(xxh3_128(&canonical_bytes(value)?))
+}
+
 /// The error for key material whose `Serialize` implementation failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]

@@ -100,7 +100,7 @@ mod stream;
 pub use duration::{ParseDurationError, format_duration, parse_duration};
 pub use entry::FORMAT_VERSION;
 pub use error::{Corruption, Error, Result};
-pub use key::{Key, KeyError, ParseKeyError, canonical_bytes, short_id};
+pub use key::{Key, KeyError, ParseKeyError, canonical_bytes, short_id, value_digest};
 pub use meta::CacheMeta;
 pub use store::{EntryInfo, Fetched, Plan, Removed, Scan, Store};
 pub use stream::{StreamReader, StreamWriter};

@@ -398,7 +398,13 @@ impl Store {
         self.set_timed(key, value, Duration::ZERO)
     }
 
-    pub(crate) fn set_timed<T: Serialize + ?Sized>(
+    /// Like [`set`](Store::set), recording how long the value took to compute
+    /// (reported as the time a hit saves).
+    ///
+    /// # Errors
+    ///
+    /// As [`set`](Store::set).
+    pub fn set_timed<T: Serialize + ?Sized>(
         &self,
         key: &Key,
         value: &T,

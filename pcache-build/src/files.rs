@@ -1,0 +1,475 @@
+//! File trees for [`cached_files`](crate::cached_files): captured from a
+//! scratch directory, stored as one entry, restored into the destination.
+//!
+//! A stored tree is validated when it is decoded, whoever wrote it: an
+//! absolute path, a `..` or empty component, or a symlink whose target
+//! leaves the tree makes the entry fail to decode, which pcache treats as a
+//! corrupt entry (a miss and a warning). Restoring never writes outside
+//! `dest` and never writes through a symlink.
+
+use std::fs;
+use std::io;
+use std::path::{Component, Path, PathBuf};
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_bytes::ByteBuf;
+
+use crate::error::{Error, IoResultExt};
+
+/// What [`cached_files`](crate::cached_files) put into the destination.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct GeneratedFiles {
+    /// Whether the files came from the cache rather than the generator.
+    pub hit: bool,
+    /// Every file, directory and link restored, relative to the destination,
+    /// parents before children.
+    pub paths: Vec<PathBuf>,
+}
+
+/// One node of a tree; paths are relative, `/`-separated.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+enum Node {
+    Dir {
+        path: String,
+    },
+    File {
+        path: String,
+        executable: bool,
+        contents: ByteBuf,
+    },
+    Symlink {
+        path: String,
+        target: String,
+    },
+}
+
+impl Node {
+    fn path(&self) -> &str {
+        match self {
+            Node::Dir { path } | Node::File { path, .. } | Node::Symlink { path, .. } => path,
+        }
+    }
+}
+
+/// A validated file tree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Tree {
+    nodes: Vec<Node>,
+}
+
+impl Serialize for Tree {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.nodes.serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Tree {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Tree, D::Error> {
+        let nodes = Vec::<Node>::deserialize(d)?;
+        validate(&nodes).map_err(serde::de::Error::custom)?;
+        Ok(Tree { nodes })
+    }
+}
+
+/// Checks that every path stays inside the tree.
+fn validate(nodes: &[Node]) -> Result<(), String> {
+    for node in nodes {
+        let path = node.path();
+        if !is_safe_relative(path) {
+            return Err(format!("unsafe path `{path}` in a stored file tree"));
+        }
+        if let Node::Symlink { target, .. } = node {
+            if !link_stays_inside(path, target) {
+                return Err(format!("symlink `{path}` -> `{target}` leaves the tree"));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Non-empty, relative, `/`-separated, with no `.`, `..` or empty component
+/// and no backslash, colon or NUL (which other platforms read as separators
+/// or drive prefixes).
+fn is_safe_relative(path: &str) -> bool {
+    !path.is_empty()
+        && !path.contains(['\\', ':', '\0'])
+        && path
+            .split('/')
+            .all(|c| !c.is_empty() && c != "." && c != "..")
+}
+
+/// Whether `target`, resolved from the directory holding `link`, stays
+/// inside the tree.
+fn link_stays_inside(link: &str, target: &str) -> bool {
+    if target.is_empty() || target.starts_with('/') || target.contains(['\\', ':', '\0']) {
+        return false;
+    }
+    let mut depth = link.split('/').count() - 1;
+    for part in target.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => match depth.checked_sub(1) {
+                Some(d) => depth = d,
+                None => return false,
+            },
+            _ => depth += 1,
+        }
+    }
+    true
+}
+
+/// Runs `generate` in a scratch directory beside `dest` and captures what
+/// it wrote.
+pub(crate) fn generate<F>(name: &str, dest: &Path, generate: F) -> Result<Tree, Error>
+where
+    F: FnOnce(&Path) -> io::Result<()>,
+{
+    let parent = dest
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .map_or_else(std::env::temp_dir, Path::to_owned);
+    fs::create_dir_all(&parent).op("create directory", &parent)?;
+    let scratch = tempfile::Builder::new()
+        .prefix(".pcache-scratch-")
+        .tempdir_in(&parent)
+        .op("create scratch directory in", &parent)?;
+    generate(scratch.path()).map_err(|source| Error::Generate {
+        name: name.to_owned(),
+        source,
+    })?;
+    let mut nodes = Vec::new();
+    capture(scratch.path(), scratch.path(), &mut nodes)?;
+    validate(&nodes).map_err(|_| Error::Unsafe {
+        path: dest.to_owned(),
+        reason: "the generator made a symlink that points out of the tree",
+    })?;
+    Ok(Tree { nodes })
+}
+
+fn capture(root: &Path, dir: &Path, nodes: &mut Vec<Node>) -> Result<(), Error> {
+    let mut children = fs::read_dir(dir)
+        .and_then(|rd| {
+            rd.map(|e| e.map(|e| e.path()))
+                .collect::<io::Result<Vec<_>>>()
+        })
+        .op("read directory", dir)?;
+    children.sort();
+    for child in children {
+        let meta = fs::symlink_metadata(&child).op("read metadata of", &child)?;
+        let rel = relative_string(root, &child)?;
+        if meta.is_dir() {
+            nodes.push(Node::Dir { path: rel });
+            capture(root, &child, nodes)?;
+        } else if meta.is_file() {
+            let contents = fs::read(&child).op("read generated file", &child)?;
+            nodes.push(Node::File {
+                path: rel,
+                executable: is_executable(&meta),
+                contents: ByteBuf::from(contents),
+            });
+        } else if meta.file_type().is_symlink() {
+            let target = fs::read_link(&child).op("read symlink", &child)?;
+            let target = target.to_str().ok_or(Error::Unsafe {
+                path: child.clone(),
+                reason: "symlink target is not UTF-8",
+            })?;
+            nodes.push(Node::Symlink {
+                path: rel,
+                target: target.to_owned(),
+            });
+        } else {
+            return Err(Error::Unsafe {
+                path: child,
+                reason: "not a regular file, directory or symlink",
+            });
+        }
+    }
+    Ok(())
+}
+
+fn relative_string(root: &Path, path: &Path) -> Result<String, Error> {
+    let rel = path.strip_prefix(root).unwrap_or(path);
+    let parts: Option<Vec<&str>> = rel
+        .components()
+        .map(|c| match c {
+            Component::Normal(part) => part.to_str(),
+            _ => None,
+        })
+        .collect();
+    parts.map(|p| p.join("/")).ok_or_else(|| Error::Unsafe {
+        path: path.to_owned(),
+        reason: "file name is not UTF-8",
+    })
+}
+
+#[cfg(unix)]
+fn is_executable(meta: &fs::Metadata) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    meta.permissions().mode() & 0o111 != 0
+}
+
+#[cfg(not(unix))]
+fn is_executable(_meta: &fs::Metadata) -> bool {
+    false
+}
+
+/// Writes `tree` into `dest`.
+pub(crate) fn restore(tree: &Tree, dest: &Path, hit: bool) -> Result<GeneratedFiles, Error> {
+    fs::create_dir_all(dest).op("create directory", dest)?;
+    let mut paths = Vec::with_capacity(tree.nodes.len());
+    for node in &tree.nodes {
+        let rel = node.path();
+        let target = dest.join(rel);
+        ensure_real_dirs(dest, rel)?;
+        match node {
+            Node::Dir { .. } => match fs::symlink_metadata(&target) {
+                Ok(meta) if meta.is_dir() => {}
+                Ok(_) => {
+                    return Err(Error::Unsafe {
+                        path: target,
+                        reason: "a directory is expected here",
+                    });
+                }
+                Err(_) => fs::create_dir(&target).op("create directory", &target)?,
+            },
+            Node::File {
+                executable,
+                contents,
+                ..
+            } => write_file(&target, contents, *executable)?,
+            Node::Symlink { target: link, .. } => write_symlink(&target, link)?,
+        }
+        paths.push(PathBuf::from(rel));
+    }
+    Ok(GeneratedFiles { hit, paths })
+}
+
+/// Every directory between `dest` and `dest/rel` must be a real directory,
+/// not a symlink that could lead the write elsewhere.
+fn ensure_real_dirs(dest: &Path, rel: &str) -> Result<(), Error> {
+    let mut dir = dest.to_owned();
+    let mut parts = rel.split('/').peekable();
+    while let Some(part) = parts.next() {
+        if parts.peek().is_none() {
+            break;
+        }
+        dir.push(part);
+        match fs::symlink_metadata(&dir) {
+            Ok(meta) if meta.is_dir() => {}
+            Ok(_) => {
+                return Err(Error::Unsafe {
+                    path: dir,
+                    reason: "a directory is expected here, not a file or symlink",
+                });
+            }
+            Err(_) => fs::create_dir(&dir).op("create directory", &dir)?,
+        }
+    }
+    Ok(())
+}
+
+/// Writes atomically, so a reader (rustc `include!`ing the file) never sees
+/// half of it.
+fn write_file(target: &Path, contents: &[u8], executable: bool) -> Result<(), Error> {
+    let dir = target.parent().unwrap_or(Path::new("."));
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".pcache-restore-")
+        .tempfile_in(dir)
+        .op("create temporary file in", dir)?;
+    io::Write::write_all(&mut tmp, contents).op("write", tmp.path())?;
+    set_mode(tmp.as_file(), tmp.path(), executable)?;
+    if fs::symlink_metadata(target).is_ok_and(|m| m.is_dir()) {
+        return Err(Error::Unsafe {
+            path: target.to_owned(),
+            reason: "a file is expected here, not a directory",
+        });
+    }
+    tmp.persist(target).map_err(|e| Error::Io {
+        op: "rename restored file to",
+        path: target.to_owned(),
+        source: e.error,
+    })?;
+    Ok(())
+}
+
+/// Regular files get the mode a newly created file gets under the user's
+/// umask; executables additionally get `x` wherever they have `r`, as
+/// `chmod +x` would. Setuid, setgid and sticky bits are never restored.
+#[cfg(unix)]
+fn set_mode(file: &fs::File, path: &Path, executable: bool) -> Result<(), Error> {
+    use std::os::unix::fs::PermissionsExt;
+    let umask = current_umask();
+    let mut mode = 0o666 & !umask;
+    if executable {
+        mode |= (mode & 0o444) >> 2;
+    }
+    file.set_permissions(fs::Permissions::from_mode(mode))
+        .op("set permissions of", path)
+}
+
+#[cfg(not(unix))]
+fn set_mode(_file: &fs::File, _path: &Path, _executable: bool) -> Result<(), Error> {
+    Ok(())
+}
+
+/// The process umask, read from `/proc` where available (reading it with
+/// `umask(2)` means setting it, which races with other threads); 022 else.
+#[cfg(unix)]
+fn current_umask() -> u32 {
+    fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix("Umask:"))
+                .and_then(|v| u32::from_str_radix(v.trim(), 8).ok())
+        })
+        .unwrap_or(0o022)
+}
+
+#[cfg(unix)]
+fn write_symlink(target: &Path, link: &str) -> Result<(), Error> {
+    match fs::symlink_metadata(target) {
+        Ok(meta) if meta.is_dir() => {
+            return Err(Error::Unsafe {
+                path: target.to_owned(),
+                reason: "a symlink is expected here, not a directory",
+            });
+        }
+        Ok(_) => fs::remove_file(target).op("replace", target)?,
+        Err(_) => {}
+    }
+    std::os::unix::fs::symlink(link, target).op("create symlink", target)
+}
+
+#[cfg(not(unix))]
+fn write_symlink(target: &Path, _link: &str) -> Result<(), Error> {
+    Err(Error::Unsafe {
+        path: target.to_owned(),
+        reason: "symlinks are restored on Unix only",
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unsafe_paths_are_rejected() {
+        for bad in [
+            "",
+            "/etc/passwd",
+            "../x",
+            "a/../../x",
+            "a//b",
+            "./a",
+            "a/.",
+            "c:\\x",
+            "a\\..\\b",
+        ] {
+            assert!(!is_safe_relative(bad), "{bad:?}");
+        }
+        for good in ["a", "a/b/c.rs", "..a", "a..b/c"] {
+            assert!(is_safe_relative(good), "{good:?}");
+        }
+    }
+
+    #[test]
+    fn links_must_stay_inside() {
+        assert!(link_stays_inside("a/link", "../b"));
+        assert!(link_stays_inside("a/b/link", "../../c"));
+        assert!(link_stays_inside("link", "a/./b"));
+        assert!(!link_stays_inside("link", "../x"));
+        assert!(!link_stays_inside("a/link", "../../x"));
+        assert!(!link_stays_inside("a/link", "/etc"));
+        assert!(!link_stays_inside("a/link", ""));
+    }
+
+    #[test]
+    fn decoding_a_tree_with_an_escaping_path_fails() {
+        let nodes = vec![Node::File {
+            path: "../../escape".into(),
+            executable: false,
+            contents: ByteBuf::from(b"x".to_vec()),
+        }];
+        let bytes = rmp_serde::to_vec(&nodes).unwrap();
+        assert!(rmp_serde::from_slice::<Tree>(&bytes).is_err());
+        let nodes = vec![Node::Symlink {
+            path: "l".into(),
+            target: "../../etc/passwd".into(),
+        }];
+        let bytes = rmp_serde::to_vec(&nodes).unwrap();
+        assert!(rmp_serde::from_slice::<Tree>(&bytes).is_err());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn capture_and_restore_round_trip_with_modes() {
+        use std::os::unix::fs::PermissionsExt;
+        let src = tempfile::tempdir().unwrap();
+        let out = tempfile::tempdir().unwrap();
+        let dest = out.path().join("out");
+        let tree = generate("t", &dest, |dir| {
+            fs::create_dir_all(dir.join("a/b"))?;
+            fs::write(dir.join("a/b/deep.rs"), "pub const X: u8 = 1;")?;
+            fs::write(dir.join("top.bin"), [0u8, 255, 7])?;
+            fs::write(dir.join("run.sh"), "#!/bin/sh\n")?;
+            fs::set_permissions(dir.join("run.sh"), fs::Permissions::from_mode(0o4755))?;
+            std::os::unix::fs::symlink("a/b/deep.rs", dir.join("link.rs"))?;
+            fs::create_dir(dir.join("empty"))
+        })
+        .unwrap();
+        drop(src);
+        let restored = restore(&tree, &dest, false).unwrap();
+        assert_eq!(restored.paths.len(), 7);
+        assert_eq!(
+            fs::read(dest.join("a/b/deep.rs")).unwrap(),
+            b"pub const X: u8 = 1;"
+        );
+        assert_eq!(fs::read(dest.join("top.bin")).unwrap(), [0, 255, 7]);
+        assert_eq!(
+            fs::read_link(dest.join("link.rs")).unwrap(),
+            Path::new("a/b/deep.rs")
+        );
+        assert!(dest.join("empty").is_dir());
+        let mode = fs::metadata(dest.join("run.sh"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_ne!(mode & 0o100, 0, "executable bit restored");
+        assert_eq!(mode & 0o6000, 0, "setuid/setgid never restored");
+        assert_eq!(
+            mode & 0o022 & !(0o666 & !current_umask()),
+            0,
+            "no write bits beyond the umask"
+        );
+        // The scratch directory is gone.
+        let leftovers: Vec<_> = fs::read_dir(out.path())
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        assert_eq!(leftovers, ["out"]);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn restore_never_writes_through_a_symlinked_directory() {
+        let outside = tempfile::tempdir().unwrap();
+        let dest = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink(outside.path(), dest.path().join("sub")).unwrap();
+        let tree = Tree {
+            nodes: vec![Node::File {
+                path: "sub/x".into(),
+                executable: false,
+                contents: ByteBuf::from(b"x".to_vec()),
+            }],
+        };
+        assert!(matches!(
+            restore(&tree, dest.path(), true),
+            Err(Error::Unsafe { .. })
+        ));
+        assert!(!outside.path().join("x").exists());
+    }
+}

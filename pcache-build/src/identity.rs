@@ -1,0 +1,213 @@
+//! The build script's code identity: when its code changes, its cached
+//! results must not be served.
+//!
+//! The digest covers, by content:
+//! - every source file of the build script, as listed in the dep-info file
+//!   rustc wrote beside the running build-script binary
+//!   (`build_script_build-<hash>.d`), and the `env!` values it records;
+//!   failing that, the package's build script (`build.rs`);
+//! - the locked versions of the package's build-dependencies, from the
+//!   nearest `Cargo.lock`, so that upgrading `bindgen` counts.
+//!
+//! Touching a file without changing it changes nothing.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use xxhash_rust::xxh3::Xxh3;
+
+use crate::manifest::Manifest;
+
+/// Computes the identity; problems (unreadable files) are returned to be
+/// reported, and leave the identity computed from what could be read.
+pub(crate) fn code_identity(
+    exe: Option<&Path>,
+    manifest_dir: Option<&Path>,
+    manifest: &Manifest,
+) -> (u128, Vec<String>) {
+    let mut problems = Vec::new();
+    let mut hasher = Xxh3::new();
+    let mut sources = exe.and_then(dep_info_of).map(|(deps, env)| {
+        hasher.update(env.as_bytes());
+        deps
+    });
+    if sources.as_ref().is_none_or(Vec::is_empty) {
+        if let Some(dir) = manifest_dir {
+            let script = manifest.build_script.as_deref().unwrap_or("build.rs");
+            sources = Some(vec![dir.join(script)]);
+        }
+    }
+    let mut sources = sources.unwrap_or_default();
+    sources.sort();
+    sources.dedup();
+    for path in &sources {
+        let shown = manifest_dir
+            .and_then(|dir| path.strip_prefix(dir).ok())
+            .unwrap_or(path);
+        hasher.update(shown.to_string_lossy().as_bytes());
+        match fs::read(path) {
+            Ok(bytes) => {
+                hasher.update(&(bytes.len() as u64).to_le_bytes());
+                hasher.update(&bytes);
+            }
+            Err(e) => {
+                hasher.update(b"\0unreadable");
+                problems.push(format!(
+                    "failed to read build-script source `{}`: {e}",
+                    path.display()
+                ));
+            }
+        }
+    }
+    if !manifest.build_deps.is_empty() {
+        if let Some(lock) = manifest_dir.and_then(find_lock_file) {
+            match fs::read_to_string(&lock) {
+                Ok(text) => {
+                    for (name, version) in locked_versions(&text, &manifest.build_deps) {
+                        hasher.update(name.as_bytes());
+                        hasher.update(b"@");
+                        hasher.update(version.as_bytes());
+                        hasher.update(b"\n");
+                    }
+                }
+                Err(e) => problems.push(format!("failed to read `{}`: {e}", lock.display())),
+            }
+        }
+    }
+    (hasher.digest128(), problems)
+}
+
+/// The source files and `env-dep` lines of the dep-info file beside the
+/// build-script binary `exe`.
+fn dep_info_of(exe: &Path) -> Option<(Vec<PathBuf>, String)> {
+    let dir = exe.parent()?;
+    let dep_info = fs::read_dir(dir)
+        .ok()?
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| {
+            p.extension().is_some_and(|ext| ext == "d")
+                && p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with("build_script_"))
+        })?;
+    Some(parse_dep_info(&fs::read_to_string(dep_info).ok()?))
+}
+
+/// Parses a Makefile-style dep-info file. rustc lists every dependency once
+/// more as its own rule (`path:`), which is the easy line to pick out; env
+/// dependencies are `# env-dep:NAME=value` comments.
+pub(crate) fn parse_dep_info(text: &str) -> (Vec<PathBuf>, String) {
+    let mut deps = Vec::new();
+    let mut env = String::new();
+    for (i, line) in text.lines().enumerate() {
+        if let Some(dep) = line.strip_prefix("# env-dep:") {
+            env.push_str(dep);
+            env.push('\n');
+        } else if i > 0 && !line.starts_with('#') {
+            if let Some(path) = line.strip_suffix(':') {
+                deps.push(PathBuf::from(path.replace("\\ ", " ")));
+            }
+        }
+    }
+    (deps, env)
+}
+
+fn find_lock_file(manifest_dir: &Path) -> Option<PathBuf> {
+    manifest_dir
+        .ancestors()
+        .map(|dir| dir.join("Cargo.lock"))
+        .find(|lock| lock.is_file())
+}
+
+/// `(name, version)` for every locked package whose name is in `names`
+/// (sorted). A line scan, not a TOML parse: Cargo writes each package as
+/// `name = "…"` followed by `version = "…"`, and a full parse of a large
+/// lock file costs milliseconds in an unoptimized build script.
+pub(crate) fn locked_versions<'a>(lock: &'a str, names: &[String]) -> Vec<(&'a str, &'a str)> {
+    let mut found = Vec::new();
+    let mut lines = lock.lines();
+    while let Some(line) = lines.next() {
+        let Some(name) = line
+            .strip_prefix("name = \"")
+            .and_then(|r| r.strip_suffix('"'))
+        else {
+            continue;
+        };
+        if names.binary_search_by(|n| n.as_str().cmp(name)).is_err() {
+            continue;
+        }
+        if let Some(version) = lines
+            .next()
+            .and_then(|l| l.strip_prefix("version = \""))
+            .and_then(|r| r.strip_suffix('"'))
+        {
+            found.push((name, version));
+        }
+    }
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dep_info_lists_sources_and_env_deps() {
+        let text = "/t/debug/build/x-1/build_script_build-1: /p/build.rs /p/gen/mod\\ a.rs\n\n\
+                    /t/debug/build/x-1/build_script_build-1.d: /p/build.rs /p/gen/mod\\ a.rs\n\n\
+                    /p/build.rs:\n/p/gen/mod\\ a.rs:\n\n# env-dep:GREETING=hi\n";
+        let (deps, env) = parse_dep_info(text);
+        assert_eq!(
+            deps,
+            [
+                PathBuf::from("/p/build.rs"),
+                PathBuf::from("/p/gen/mod a.rs")
+            ]
+        );
+        assert_eq!(env, "GREETING=hi\n");
+    }
+
+    #[test]
+    fn finds_locked_versions_of_named_packages_only() {
+        let lock = "version = 4\n\n[[package]]\nname = \"bindgen\"\nversion = \"0.70.1\"\n\
+                    source = \"registry+https://github.com/rust-lang/crates.io-index\"\n\
+                    dependencies = [\n \"cc\",\n]\n\n[[package]]\nname = \"cc\"\nversion = \"1.2.0\"\n\n\
+                    [[package]]\nname = \"cc\"\nversion = \"1.0.0\"\n\n[[package]]\nname = \"serde\"\nversion = \"1.0.0\"\n";
+        let names = vec!["bindgen".to_owned(), "cc".to_owned()];
+        assert_eq!(
+            locked_versions(lock, &names),
+            [("bindgen", "0.70.1"), ("cc", "1.2.0"), ("cc", "1.0.0")]
+        );
+    }
+
+    #[test]
+    fn identity_follows_content_not_mtime() {
+        let dir = tempfile::tempdir().unwrap();
+        let build_rs = dir.path().join("build.rs");
+        fs::write(&build_rs, "fn main() {}").unwrap();
+        let manifest = Manifest::default();
+        let (a, problems) = code_identity(None, Some(dir.path()), &manifest);
+        assert!(problems.is_empty());
+        // Rewriting the same bytes (a touch) keeps the identity.
+        fs::write(&build_rs, "fn main() {}").unwrap();
+        assert_eq!(code_identity(None, Some(dir.path()), &manifest).0, a);
+        fs::write(&build_rs, "fn main() { println!(); }").unwrap();
+        assert_ne!(code_identity(None, Some(dir.path()), &manifest).0, a);
+    }
+
+    #[test]
+    fn identity_follows_build_dependency_versions() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("build.rs"), "fn main() {}").unwrap();
+        let manifest = Manifest {
+            build_deps: vec!["cc".to_owned()],
+            ..Manifest::default()
+        };
+        let lock = |v: &str| format!("[[package]]\nname = \"cc\"\nversion = \"{v}\"\n");
+        fs::write(dir.path().join("Cargo.lock"), lock("1.0.0")).unwrap();
+        let (a, _) = code_identity(None, Some(dir.path()), &manifest);
+        fs::write(dir.path().join("Cargo.lock"), lock("1.0.1")).unwrap();
+        assert_ne!(code_identity(None, Some(dir.path()), &manifest).0, a);
+    }
+}

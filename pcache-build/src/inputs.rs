@@ -1,0 +1,186 @@
+//! Input helpers: make keys follow what a step reads, and tell Cargo to
+//! re-run the build script when it changes.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use serde::{Serialize, Serializer};
+use xxhash_rust::xxh3::Xxh3;
+
+use crate::report::{self, Problem};
+
+/// A file's content as a key input; see [`file`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileInput {
+    path: PathBuf,
+    digest: Option<u128>,
+}
+
+/// A directory tree's content as a key input; see [`dir`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirInput {
+    path: PathBuf,
+    digest: u128,
+}
+
+/// An environment variable's value as a key input; see [`env`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnvInput {
+    name: String,
+    value: Option<String>,
+}
+
+/// The content of the file at `path`, as a key input. Prints
+/// `cargo:rerun-if-changed=<path>`.
+///
+/// The key follows the file's bytes (and the path as written), not its
+/// modification time. A missing file is an input too (distinct from any
+/// content), and a warning.
+///
+/// ```no_run
+/// // build.rs
+/// let header = pcache_build::file("wrapper.h");
+/// let bindings: String = pcache_build::cached("bindings", (&header, "v1"), || {
+///     std::fs::read_to_string("wrapper.h").unwrap().to_uppercase()
+/// });
+/// ```
+pub fn file(path: impl AsRef<Path>) -> FileInput {
+    let path = path.as_ref().to_owned();
+    report::emit(&format!("cargo:rerun-if-changed={}", path.display()));
+    let digest = match fs::read(&path) {
+        Ok(bytes) => Some(xxhash_rust::xxh3::xxh3_128(&bytes)),
+        Err(e) => {
+            warn_input("file", &path, &e);
+            None
+        }
+    };
+    FileInput { path, digest }
+}
+
+/// The content of every file under `path`, recursively, as a key input.
+/// Prints `cargo:rerun-if-changed=<path>` (which Cargo applies to the whole
+/// tree).
+///
+/// Paths and contents are hashed in sorted order, so the key does not depend
+/// on directory listing order; symlinks count by their target, not followed.
+pub fn dir(path: impl AsRef<Path>) -> DirInput {
+    let path = path.as_ref().to_owned();
+    report::emit(&format!("cargo:rerun-if-changed={}", path.display()));
+    let mut hasher = Xxh3::new();
+    if let Err((at, e)) = hash_tree(&path, &path, &mut hasher) {
+        warn_input("dir", &at, &e);
+        hasher.update(b"\0unreadable");
+    }
+    DirInput {
+        path,
+        digest: hasher.digest128(),
+    }
+}
+
+/// The value of the environment variable `name` (absent is a value too), as
+/// a key input. Prints `cargo:rerun-if-env-changed=<name>`.
+pub fn env(name: &str) -> EnvInput {
+    report::emit(&format!("cargo:rerun-if-env-changed={name}"));
+    EnvInput {
+        name: name.to_owned(),
+        value: crate::env::var(name),
+    }
+}
+
+fn warn_input(helper: &str, path: &Path, e: &std::io::Error) {
+    let problem = Problem::new(
+        format!("{helper}() input unreadable: {e}"),
+        Some(path.to_owned()),
+    );
+    report::emit(&report::warning_line(
+        &format!("{helper}({})", path.display()),
+        &[problem],
+    ));
+}
+
+fn hash_tree(root: &Path, dir: &Path, hasher: &mut Xxh3) -> Result<(), (PathBuf, std::io::Error)> {
+    let mut children: Vec<_> = fs::read_dir(dir)
+        .and_then(|rd| rd.map(|e| e.map(|e| e.path())).collect::<Result<_, _>>())
+        .map_err(|e| (dir.to_owned(), e))?;
+    children.sort();
+    for child in children {
+        let rel = child.strip_prefix(root).unwrap_or(&child);
+        let meta = fs::symlink_metadata(&child).map_err(|e| (child.clone(), e))?;
+        hasher.update(rel.to_string_lossy().as_bytes());
+        if meta.is_dir() {
+            hasher.update(b"\0dir\0");
+            hash_tree(root, &child, hasher)?;
+        } else if meta.file_type().is_symlink() {
+            let target = fs::read_link(&child).map_err(|e| (child.clone(), e))?;
+            hasher.update(b"\0link\0");
+            hasher.update(target.to_string_lossy().as_bytes());
+        } else {
+            let bytes = fs::read(&child).map_err(|e| (child.clone(), e))?;
+            hasher.update(b"\0file\0");
+            hasher.update(&(bytes.len() as u64).to_le_bytes());
+            hasher.update(&bytes);
+        }
+    }
+    Ok(())
+}
+
+impl Serialize for FileInput {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        ("file", self.path.to_string_lossy(), self.digest).serialize(s)
+    }
+}
+
+impl Serialize for DirInput {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        ("dir", self.path.to_string_lossy(), self.digest).serialize(s)
+    }
+}
+
+impl Serialize for EnvInput {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        ("env", &self.name, &self.value).serialize(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pcache_core::Key;
+
+    #[test]
+    fn file_keys_follow_content() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.h");
+        fs::write(&path, "int a;").unwrap();
+        let a = Key::new(&file(&path)).unwrap();
+        assert_eq!(Key::new(&file(&path)).unwrap(), a);
+        fs::write(&path, "int b;").unwrap();
+        assert_ne!(Key::new(&file(&path)).unwrap(), a);
+        fs::remove_file(&path).unwrap();
+        assert_eq!(file(&path).digest, None);
+    }
+
+    #[test]
+    fn dir_keys_follow_every_file_in_the_tree() {
+        let tmp = tempfile::tempdir().unwrap();
+        fs::create_dir_all(tmp.path().join("sub/deeper")).unwrap();
+        fs::write(tmp.path().join("sub/deeper/x.txt"), "1").unwrap();
+        fs::write(tmp.path().join("top.txt"), "2").unwrap();
+        let a = dir(tmp.path()).digest;
+        assert_eq!(dir(tmp.path()).digest, a);
+        fs::write(tmp.path().join("sub/deeper/x.txt"), "3").unwrap();
+        let b = dir(tmp.path()).digest;
+        assert_ne!(a, b);
+        fs::rename(tmp.path().join("top.txt"), tmp.path().join("renamed.txt")).unwrap();
+        assert_ne!(dir(tmp.path()).digest, b);
+    }
+
+    #[test]
+    fn env_keys_follow_the_value() {
+        let name = "PCACHE_BUILD_TEST_ENV_INPUT";
+        assert_eq!(env(name).value, None);
+        // SAFETY: no other test reads or writes this variable.
+        unsafe { std::env::set_var(name, "x") };
+        assert_eq!(env(name).value.as_deref(), Some("x"));
+    }
+}

@@ -1,0 +1,139 @@
+//! What the hit path needs from the package's `Cargo.toml`:
+//! `[package.metadata.pcache]` and the names of its build-dependencies.
+
+use std::path::Path;
+use std::time::Duration;
+
+/// The parts of `Cargo.toml` pcache reads.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Manifest {
+    /// `[package.metadata.pcache] expiry`.
+    pub(crate) expiry: Option<Duration>,
+    /// Package names of `[build-dependencies]`, target-specific ones included.
+    pub(crate) build_deps: Vec<String>,
+    /// `package.build`, if it names the build script.
+    pub(crate) build_script: Option<String>,
+}
+
+impl Manifest {
+    /// Reads `<manifest_dir>/Cargo.toml`. Problems are returned beside the
+    /// best-effort result, to be reported as warnings.
+    pub(crate) fn read(manifest_dir: &Path) -> (Manifest, Vec<String>) {
+        let path = manifest_dir.join("Cargo.toml");
+        match std::fs::read_to_string(&path) {
+            Ok(text) => Manifest::parse(&text),
+            Err(e) => (
+                Manifest::default(),
+                vec![format!("failed to read `{}`: {e}", path.display())],
+            ),
+        }
+    }
+
+    pub(crate) fn parse(text: &str) -> (Manifest, Vec<String>) {
+        let mut problems = Vec::new();
+        let table: toml::Table = match text.parse() {
+            Ok(table) => table,
+            Err(e) => {
+                return (
+                    Manifest::default(),
+                    vec![format!("failed to parse Cargo.toml: {e}")],
+                );
+            }
+        };
+        let package = table.get("package");
+        let expiry = match package
+            .and_then(|p| p.get("metadata"))
+            .and_then(|m| m.get("pcache"))
+            .and_then(|p| p.get("expiry"))
+        {
+            None => None,
+            Some(toml::Value::String(text)) => match pcache_core::parse_duration(text) {
+                Ok(d) => Some(d),
+                Err(e) => {
+                    problems.push(format!("[package.metadata.pcache] expiry: {e}"));
+                    None
+                }
+            },
+            Some(toml::Value::Integer(secs)) => u64::try_from(*secs).ok().map(Duration::from_secs),
+            Some(other) => {
+                problems.push(format!(
+                    "[package.metadata.pcache] expiry must be a string such as \"30d\", not {other}"
+                ));
+                None
+            }
+        };
+        let mut build_deps = Vec::new();
+        let mut collect = |deps: Option<&toml::Value>| {
+            for (name, spec) in deps.and_then(toml::Value::as_table).into_iter().flatten() {
+                let package = spec
+                    .get("package")
+                    .and_then(toml::Value::as_str)
+                    .unwrap_or(name);
+                build_deps.push(package.to_owned());
+            }
+        };
+        collect(table.get("build-dependencies"));
+        collect(table.get("build_dependencies"));
+        for target in table
+            .get("target")
+            .and_then(toml::Value::as_table)
+            .into_iter()
+            .flatten()
+        {
+            collect(target.1.get("build-dependencies"));
+        }
+        build_deps.sort();
+        build_deps.dedup();
+        let build_script = package
+            .and_then(|p| p.get("build"))
+            .and_then(toml::Value::as_str)
+            .map(str::to_owned);
+        (
+            Manifest {
+                expiry,
+                build_deps,
+                build_script,
+            },
+            problems,
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_expiry_and_build_dependencies() {
+        let (m, problems) = Manifest::parse(
+            r#"
+            [package]
+            name = "x"
+            build = "gen/build.rs"
+            [package.metadata.pcache]
+            expiry = "30d"
+            [build-dependencies]
+            bindgen = "0.70"
+            renamed = { package = "cc", version = "1" }
+            shared.workspace = true
+            [target.'cfg(unix)'.build-dependencies]
+            pkg-config = "0.3"
+            [dependencies]
+            serde = "1"
+            "#,
+        );
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(m.expiry, Some(Duration::from_secs(30 * 86_400)));
+        assert_eq!(m.build_deps, ["bindgen", "cc", "pkg-config", "shared"]);
+        assert_eq!(m.build_script.as_deref(), Some("gen/build.rs"));
+    }
+
+    #[test]
+    fn a_bad_expiry_is_a_problem_not_a_failure() {
+        let (m, problems) = Manifest::parse("[package.metadata.pcache]\nexpiry = \"soon\"\n");
+        assert_eq!(m.expiry, None);
+        assert!(problems[0].contains("soon"), "{problems:?}");
+        let (_, problems) = Manifest::parse("not toml [");
+        assert_eq!(problems.len(), 1);
+    }
+}

@@ -1,0 +1,98 @@
+//! Per-process state, computed once: the environment, where caches live,
+//! the package manifest and the build script's code identity. Whatever the
+//! hit path reads, it reads once, however many steps a build script has.
+
+use std::path::PathBuf;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crate::env::{BuildEnv, Mode};
+use crate::identity;
+use crate::locate;
+use crate::manifest::Manifest;
+use crate::report::Problem;
+
+#[derive(Debug)]
+pub(crate) struct Session {
+    pub(crate) env: BuildEnv,
+    pub(crate) mode: Mode,
+    pub(crate) root: Result<PathBuf, String>,
+    pub(crate) manifest: Manifest,
+    /// Problems found while setting up, reported with the first step.
+    setup_problems: Vec<Problem>,
+    setup_reported: AtomicBool,
+    identity: OnceLock<(u128, Vec<Problem>)>,
+}
+
+impl Session {
+    pub(crate) fn get() -> &'static Session {
+        static SESSION: OnceLock<Session> = OnceLock::new();
+        SESSION.get_or_init(|| Session::new(BuildEnv::from_process()))
+    }
+
+    pub(crate) fn new(env: BuildEnv) -> Session {
+        let mut setup_problems = Vec::new();
+        let mode = Mode::parse(env.pcache.as_deref()).unwrap_or_else(|other| {
+            setup_problems.push(Problem::new(
+                format!("unknown PCACHE value `{other}` (expected off, 0, false or verify); caching as usual"),
+                None,
+            ));
+            Mode::On
+        });
+        let root = locate::pcache_root(env.pcache_dir.as_deref(), env.out_dir.as_deref());
+        let manifest = match &env.manifest_dir {
+            Some(dir) if mode != Mode::Off => {
+                let (manifest, problems) = Manifest::read(dir);
+                let path = dir.join("Cargo.toml");
+                setup_problems.extend(
+                    problems
+                        .into_iter()
+                        .map(|p| Problem::new(p, Some(path.clone()))),
+                );
+                manifest
+            }
+            _ => Manifest::default(),
+        };
+        Session {
+            env,
+            mode,
+            root,
+            manifest,
+            setup_problems,
+            setup_reported: AtomicBool::new(false),
+            identity: OnceLock::new(),
+        }
+    }
+
+    /// The setup problems, the first time they are asked for.
+    pub(crate) fn take_setup_problems(&self) -> &[Problem] {
+        if self.setup_reported.swap(true, Ordering::Relaxed) {
+            &[]
+        } else {
+            &self.setup_problems
+        }
+    }
+
+    /// The code identity and the problems met computing it (reported by the
+    /// first step that asks).
+    pub(crate) fn code_identity(&self) -> (u128, Vec<Problem>) {
+        let mut first = false;
+        let (digest, problems) = self.identity.get_or_init(|| {
+            first = true;
+            let exe = std::env::current_exe().ok();
+            let (digest, problems) = identity::code_identity(
+                exe.as_deref(),
+                self.env.manifest_dir.as_deref(),
+                &self.manifest,
+            );
+            (
+                digest,
+                problems
+                    .into_iter()
+                    .map(|p| Problem::new(p, None))
+                    .collect(),
+            )
+        });
+        (*digest, if first { problems.clone() } else { Vec::new() })
+    }
+}

@@ -1,0 +1,235 @@
+//! One cached step from start to report: where its cache is, its key, the
+//! problems met on the way, and the lines it prints.
+
+use std::time::{Duration, Instant};
+
+use pcache_core::{CacheMeta, Key, KeyError, Store};
+use serde::Serialize;
+
+use crate::env::Mode;
+use crate::locate;
+use crate::report::{self, Outcome, Problem};
+use crate::session::Session;
+
+/// Where a step's value lives.
+#[derive(Debug)]
+pub(crate) struct Prepared {
+    pub(crate) store: Store,
+    pub(crate) key: Key,
+}
+
+/// A step in progress. Reports its warnings (one line) and outcome when
+/// finished; a step abandoned by an error or a panic in the user's closure
+/// still reports its warnings.
+#[derive(Debug)]
+pub(crate) struct Step {
+    name: String,
+    problems: Vec<Problem>,
+    started: Instant,
+    finished: bool,
+}
+
+/// How long values live in a cache.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Expiry {
+    /// `[package.metadata.pcache] expiry`, or never.
+    FromManifest,
+    Never,
+    After(Duration),
+}
+
+/// The options a step is prepared with.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Options<'a> {
+    pub(crate) name: &'a str,
+    pub(crate) expiry: Expiry,
+    pub(crate) code_independent: bool,
+}
+
+/// The key material: everything a stored value depends on.
+#[derive(Serialize)]
+struct Material<'a> {
+    format: u16,
+    entry_point: &'static str,
+    name: &'a str,
+    type_name: &'static str,
+    target: &'a str,
+    code: Option<u128>,
+    inputs: &'a serde_bytes::Bytes,
+}
+
+impl Step {
+    pub(crate) fn new(name: &str) -> Step {
+        Step {
+            name: name.to_owned(),
+            problems: Vec::new(),
+            started: Instant::now(),
+            finished: false,
+        }
+    }
+
+    pub(crate) fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub(crate) fn mode(&self) -> Mode {
+        Session::get().mode
+    }
+
+    pub(crate) fn elapsed(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    pub(crate) fn warn(&mut self, problem: impl Into<Problem>) {
+        self.problems.push(problem.into());
+    }
+
+    pub(crate) fn warn_all(&mut self, errors: Vec<pcache_core::Error>) {
+        self.problems.extend(errors.into_iter().map(Problem::from));
+    }
+
+    /// Locates the cache, opens it and derives the key. `None` when the
+    /// cache is off or unusable (the reason is among the problems): the step
+    /// then just computes.
+    pub(crate) fn prepare(
+        &mut self,
+        options: Options<'_>,
+        entry_point: &'static str,
+        type_name: &'static str,
+        inputs: Result<Vec<u8>, KeyError>,
+    ) -> Option<Prepared> {
+        let session = Session::get();
+        self.problems
+            .extend_from_slice(session.take_setup_problems());
+        if session.mode == Mode::Off {
+            return None;
+        }
+        let inputs = match inputs {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                self.warn(Problem::new(
+                    format!("failed to serialize the inputs: {e}"),
+                    None,
+                ));
+                return None;
+            }
+        };
+        let root = match &session.root {
+            Ok(root) => root,
+            Err(e) => {
+                self.warn(Problem::new(format!("cannot locate the cache: {e}"), None));
+                return None;
+            }
+        };
+        let package = session.env.package.as_deref().unwrap_or("_");
+        let expiry = match options.expiry {
+            Expiry::FromManifest => session.manifest.expiry,
+            Expiry::Never => None,
+            Expiry::After(d) => Some(d),
+        };
+        let store = match Store::open(locate::cache_dir(root, package, options.name)) {
+            Ok(store) => store.with_expiry(expiry),
+            Err(e) => {
+                self.warn(e);
+                return None;
+            }
+        };
+        // A read-only cache can still serve hits: a failed metadata write is
+        // only a warning.
+        if let Err(e) =
+            store.write_meta(&CacheMeta::new(options.name).package(package).expiry(expiry))
+        {
+            self.warn(e);
+        }
+        let code = if options.code_independent {
+            None
+        } else {
+            let (digest, problems) = session.code_identity();
+            self.problems.extend(problems);
+            Some(digest)
+        };
+        let material = Material {
+            format: pcache_core::FORMAT_VERSION,
+            entry_point,
+            name: options.name,
+            type_name,
+            target: session.env.target.as_deref().unwrap_or(""),
+            code,
+            inputs: serde_bytes::Bytes::new(&inputs),
+        };
+        match Key::new(&material) {
+            Ok(key) => Some(Prepared { store, key }),
+            Err(e) => {
+                self.warn(pcache_core::Error::from(e));
+                None
+            }
+        }
+    }
+
+    /// Computes without the cache and reports it.
+    pub(crate) fn uncached<T, E>(self, compute: impl FnOnce() -> Result<T, E>) -> Result<T, E> {
+        let started = Instant::now();
+        let value = compute()?;
+        let computed = started.elapsed();
+        let outcome = if self.mode() == Mode::Off {
+            Outcome::Off { computed }
+        } else {
+            Outcome::Miss {
+                stored_bytes: None,
+                computed,
+            }
+        };
+        self.finish(outcome);
+        Ok(value)
+    }
+
+    /// Reports the outcome and, on one line, any problems.
+    pub(crate) fn finish(mut self, outcome: Outcome) {
+        self.flush_problems();
+        report::emit(&report::step_line(&self.name, outcome));
+        self.finished = true;
+    }
+
+    fn flush_problems(&mut self) {
+        if !self.problems.is_empty() {
+            report::emit(&report::warning_line(&self.name, &self.problems));
+            self.problems.clear();
+        }
+    }
+}
+
+impl Drop for Step {
+    fn drop(&mut self) {
+        if !self.finished {
+            self.flush_problems();
+        }
+    }
+}
+
+/// The outcome line for a fetched value.
+pub(crate) fn fetched_outcome<T>(fetched: &pcache_core::Fetched<T>, elapsed: Duration) -> Outcome {
+    if fetched.hit {
+        Outcome::Hit {
+            size_bytes: fetched.size_bytes.unwrap_or(0),
+            elapsed,
+            saved: fetched.compute_time,
+            waited: fetched.waited,
+        }
+    } else {
+        Outcome::Miss {
+            stored_bytes: fetched.size_bytes,
+            computed: fetched.compute_time,
+        }
+    }
+}
+
+/// Panics with the `PCACHE=verify` failure message: the one way pcache
+/// fails a build, because the user asked it to.
+pub(crate) fn verify_failed(name: &str, stored: u128, computed: u128) -> ! {
+    panic!(
+        "pcache: PCACHE=verify: cache {} holds a different value than the step just computed \
+         (stored digest {stored:032x}, computed digest {computed:032x}); the step is \
+         nondeterministic, or its inputs miss something it reads",
+        report::display_name(name)
+    )
+}
