@@ -55,7 +55,7 @@ enum State<T, F, I> {
     /// A miss: passing items through and recording them.
     Recording {
         inner: I,
-        writer: Option<StreamWriter>,
+        writer: Option<Box<StreamWriter>>,
         busy: Duration,
     },
     /// `PCACHE=verify` with a stored entry: passing fresh items through and
@@ -327,7 +327,7 @@ where
     fn drop(&mut self) {
         if let (Some(step), State::Recording { writer, .. }) = (self.step.take(), &self.state) {
             // Dropped before the end: the writer's temporary file goes with it.
-            let items = writer.as_ref().map_or(0, StreamWriter::items);
+            let items = writer.as_ref().map_or(0, |w| w.items());
             step.finish(Outcome::Abandoned { items });
         }
     }
