@@ -121,6 +121,7 @@ where
                 let writer = prepared
                     .store
                     .stream_writer(&prepared.key)
+                    .map(Box::new)
                     .map_err(|e| step.warn(e))
                     .ok();
                 let (inner, busy) = timed(produce);
