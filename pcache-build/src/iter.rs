@@ -63,7 +63,7 @@ enum State<T, F, I> {
     Verifying {
         inner: I,
         stored: u128,
-        fresh: Xxh3,
+        fresh: Box<Xxh3>,
         busy: Duration,
     },
     /// No cache (off, unusable, or a fallback): items pass through.
@@ -102,7 +102,7 @@ where
                     State::Verifying {
                         inner,
                         stored,
-                        fresh: Xxh3::new(),
+                        fresh: Box::new(Xxh3::new()),
                         busy,
                     }
                 }
