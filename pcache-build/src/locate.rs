@@ -12,12 +12,13 @@ use std::path::{Path, PathBuf};
 pub(crate) fn pcache_root(
     pcache_dir: Option<&Path>,
     out_dir: Option<&Path>,
+    target: Option<&str>,
 ) -> Result<PathBuf, String> {
     if let Some(dir) = pcache_dir {
         return Ok(dir.to_owned());
     }
     let out_dir = out_dir.ok_or("OUT_DIR is not set (is this running in a build script?)")?;
-    build_dir_of(out_dir)
+    build_dir_of(out_dir, target)
         .map(|dir| dir.join("pcache"))
         .ok_or_else(|| {
             format!(
@@ -28,12 +29,21 @@ pub(crate) fn pcache_root(
 }
 
 /// The nearest ancestor of `out_dir` that holds `CACHEDIR.TAG`; failing
-/// that, the parent of the profile directory.
-pub(crate) fn build_dir_of(out_dir: &Path) -> Option<PathBuf> {
+/// that, the parent of the profile directory. With `--target <triple>`
+/// Cargo tags `<dir>/<triple>` too: the cache belongs in `<dir>`, shared by
+/// every target (keys include the triple), where `cargo pcache` looks.
+pub(crate) fn build_dir_of(out_dir: &Path, target: Option<&str>) -> Option<PathBuf> {
+    let tagged = |dir: &Path| dir.join("CACHEDIR.TAG").is_file();
     out_dir
         .ancestors()
         .skip(1)
-        .find(|dir| dir.join("CACHEDIR.TAG").is_file())
+        .find(|dir| tagged(dir))
+        .map(|dir| match (dir.file_name(), dir.parent()) {
+            (Some(name), Some(parent)) if target.is_some_and(|t| name == t) && tagged(parent) => {
+                parent
+            }
+            _ => dir,
+        })
         .or_else(|| {
             // out → <pkg>-<hash> → build → <profile> → its parent.
             let mut parts = out_dir.ancestors();
@@ -89,36 +99,45 @@ mod tests {
     #[test]
     fn walks_up_to_the_tagged_target_dir() {
         let (_dir, target) = target_with_tag();
+        // Cargo tags the per-triple directory too.
+        let triple = "x86_64-unknown-linux-gnu";
+        fs::create_dir_all(target.join(triple)).unwrap();
+        fs::write(target.join(triple).join("CACHEDIR.TAG"), "Signature").unwrap();
         for out in [
             target.join("debug/build/foo-0123/out"),
             target.join("release/build/foo-0123/out"),
-            target.join("x86_64-unknown-linux-gnu/debug/build/foo-0123/out"),
+            target.join(triple).join("debug/build/foo-0123/out"),
         ] {
-            assert_eq!(
-                build_dir_of(&out),
-                Some(target.clone()),
-                "{}",
-                out.display()
-            );
-            assert_eq!(pcache_root(None, Some(&out)), Ok(target.join("pcache")));
+            let found = build_dir_of(&out, Some(triple));
+            assert_eq!(found, Some(target.clone()), "{}", out.display());
+            let root = pcache_root(None, Some(&out), Some(triple));
+            assert_eq!(root, Ok(target.join("pcache")));
         }
+        // Without TARGET (or for another triple) the nearest tag stands.
+        let out = target.join(triple).join("debug/build/foo-0123/out");
+        assert_eq!(build_dir_of(&out, None), Some(target.join(triple)));
     }
 
     #[test]
     fn falls_back_to_the_layout_without_a_tag() {
         let out = Path::new("/nowhere/custom/debug/build/foo-1/out");
-        assert_eq!(build_dir_of(out), Some(PathBuf::from("/nowhere/custom")));
-        assert_eq!(build_dir_of(Path::new("/a/b")), None);
+        assert_eq!(
+            build_dir_of(out, None),
+            Some(PathBuf::from("/nowhere/custom"))
+        );
+        assert_eq!(build_dir_of(Path::new("/a/b"), None), None);
     }
 
     #[test]
     fn pcache_dir_wins() {
-        let root = pcache_root(
-            Some(Path::new("/shared")),
-            Some(Path::new("/t/debug/build/x/out")),
-        );
+        let out = Path::new("/t/debug/build/x/out");
+        let root = pcache_root(Some(Path::new("/shared")), Some(out), None);
         assert_eq!(root, Ok(PathBuf::from("/shared")));
-        assert!(pcache_root(None, None).unwrap_err().contains("OUT_DIR"));
+        assert!(
+            pcache_root(None, None, None)
+                .unwrap_err()
+                .contains("OUT_DIR")
+        );
     }
 
     #[test]

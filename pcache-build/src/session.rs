@@ -39,7 +39,11 @@ impl Session {
             ));
             Mode::On
         });
-        let root = locate::pcache_root(env.pcache_dir.as_deref(), env.out_dir.as_deref());
+        let root = locate::pcache_root(
+            env.pcache_dir.as_deref(),
+            env.out_dir.as_deref(),
+            env.target.as_deref(),
+        );
         let manifest = match &env.manifest_dir {
             Some(dir) if mode != Mode::Off => {
                 let (manifest, problems) = Manifest::read(dir);

@@ -1,0 +1,403 @@
+//! End-to-end: real `cargo build`s of fixture crates whose build script uses
+//! pcache-build. See `fixture/build.rs` for the steps they run.
+
+mod support;
+
+use std::fs;
+use std::path::Path;
+use std::time::{Duration, Instant, SystemTime};
+
+use support::{Fixture, entries_under};
+
+const STEPS: [&str; 3] = ["table", "rows", "generated"];
+
+fn assert_counts(fixture: &Fixture, expected: usize) {
+    for step in STEPS {
+        assert_eq!(fixture.count(step), expected, "computations of {step}");
+    }
+}
+
+fn touch(path: &Path) {
+    let later = SystemTime::now() + Duration::from_secs(2);
+    filetime::set_file_mtime(path, filetime::FileTime::from_system_time(later)).unwrap();
+}
+
+fn assert_generated_tree(out: &Path) {
+    assert_eq!(
+        fs::read_to_string(out.join("nested/deeper/consts.rs")).unwrap(),
+        "pub const DEEP: u32 = 7;\n"
+    );
+    assert_eq!(
+        fs::read_to_string(out.join("top.txt")).unwrap(),
+        "top level\n"
+    );
+    assert_eq!(
+        fs::read(out.join("nested/blob.bin")).unwrap(),
+        (0..=255u8).collect::<Vec<u8>>()
+    );
+}
+
+#[test]
+fn reruns_touches_and_profile_switches_read_from_the_cache() {
+    let f = Fixture::new("rerun");
+    let first = f.build(&[]);
+    assert_counts(&f, 1);
+    assert!(first.has_step("miss table"), "{:?}", first.steps());
+    assert!(
+        first.pcache_warnings().is_empty(),
+        "{:?}",
+        first.pcache_warnings()
+    );
+
+    // A watched environment variable changes: Cargo re-runs the script.
+    let rerun = f.build(&[("FIXTURE_RERUN", "1")]);
+    assert_counts(&f, 1);
+    for step in STEPS {
+        assert!(
+            rerun.has_step(&format!("hit {step}")),
+            "{step}: {:?}",
+            rerun.steps()
+        );
+    }
+
+    // build.rs touched but unchanged: recompiled and re-run, still hits.
+    touch(&f.root().join("build.rs"));
+    let touched = f.build(&[("FIXTURE_RERUN", "1")]);
+    assert!(touched.has_step("hit table"), "{:?}", touched.steps());
+    assert_counts(&f, 1);
+
+    // The release profile reuses the debug build's results.
+    let release = f.build_with(&["build", "--release"], &[("FIXTURE_RERUN", "1")]);
+    assert!(release.has_step("hit generated"), "{:?}", release.steps());
+    assert_counts(&f, 1);
+    for profile in ["debug", "release"] {
+        let outs = f.out_dirs(profile);
+        assert!(!outs.is_empty(), "no OUT_DIR for {profile}");
+        for out in outs {
+            assert_generated_tree(&out);
+        }
+    }
+    assert!(
+        release.pcache_warnings().is_empty(),
+        "{:?}",
+        release.pcache_warnings()
+    );
+}
+
+#[test]
+fn changed_inputs_recompute_and_old_inputs_still_hit() {
+    let f = Fixture::new("inputs");
+    f.build(&[("FIXTURE_INPUT", "a")]);
+    assert_counts(&f, 1);
+    f.build(&[("FIXTURE_INPUT", "b")]);
+    assert_counts(&f, 2);
+    let back = f.build(&[("FIXTURE_INPUT", "a")]);
+    assert_counts(&f, 2);
+    assert!(back.has_step("hit rows"), "{:?}", back.steps());
+}
+
+#[test]
+fn editing_build_script_code_recomputes_touching_does_not() {
+    let f = Fixture::new("edit");
+    f.build(&[]);
+    assert_counts(&f, 1);
+    // An edit to build.rs itself (even a comment: identity is by content).
+    let build_rs = f.root().join("build.rs");
+    let mut code = fs::read_to_string(&build_rs).unwrap();
+    code.push_str("\n// edited\n");
+    fs::write(&build_rs, &code).unwrap();
+    f.build(&[]);
+    assert_counts(&f, 2);
+    // An edit to a module the build script includes.
+    let helper = f.root().join("build_support/helper.rs");
+    let edited = fs::read_to_string(&helper)
+        .unwrap()
+        .replace("OFFSET: u64 = 0", "OFFSET: u64 = 1");
+    fs::write(&helper, edited).unwrap();
+    f.build(&[]);
+    assert_counts(&f, 3);
+    // Touching it is not an edit.
+    touch(&helper);
+    let touched = f.build(&[]);
+    assert_counts(&f, 3);
+    assert!(touched.has_step("hit table"), "{:?}", touched.steps());
+}
+
+fn host_triple() -> String {
+    let out = std::process::Command::new("rustc")
+        .arg("-vV")
+        .output()
+        .unwrap();
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("host: ").map(str::to_owned))
+        .unwrap()
+}
+
+#[test]
+fn a_custom_target_dir_and_explicit_target_hold_the_cache() {
+    let custom = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let target = custom.path().join("my-target");
+    let f = Fixture::with_target("custom-target", target.clone());
+    let triple = host_triple();
+    f.build_with(&["build", "--target", &triple], &[]);
+    assert_counts(&f, 1);
+    assert_eq!(
+        f.entries().len(),
+        3,
+        "entries under {}",
+        f.cache_root().display()
+    );
+    assert!(target.join(&triple).join("debug").is_dir());
+    // The shared target dir got nothing from this fixture.
+    assert!(
+        !support::shared_target()
+            .join("pcache")
+            .join(&f.package)
+            .exists()
+    );
+    let again = f.build_with(&["build", "--target", &triple], &[("FIXTURE_RERUN", "1")]);
+    assert!(again.has_step("hit table"), "{:?}", again.steps());
+    assert_counts(&f, 1);
+}
+
+#[test]
+fn pcache_dir_moves_the_cache_and_pcache_off_disables_it() {
+    let f = Fixture::new("env");
+    let elsewhere = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let dir = elsewhere.path().to_str().unwrap();
+    f.build(&[("PCACHE_DIR", dir)]);
+    f.build(&[("PCACHE_DIR", dir), ("FIXTURE_RERUN", "1")]);
+    assert_counts(&f, 1);
+    assert_eq!(entries_under(&elsewhere.path().join(&f.package)).len(), 3);
+    assert!(
+        f.entries().is_empty(),
+        "nothing in the target dir: {:?}",
+        f.entries()
+    );
+
+    let off = f.build(&[("PCACHE", "off")]);
+    assert_counts(&f, 2);
+    assert!(off.has_step("off table"), "{:?}", off.steps());
+    f.build(&[("PCACHE", "0"), ("FIXTURE_RERUN", "2")]);
+    assert_counts(&f, 3);
+    assert!(f.entries().is_empty(), "PCACHE=off writes nothing");
+}
+
+#[test]
+fn expired_values_are_recomputed() {
+    let f = Fixture::new("expiry");
+    f.build(&[("FIXTURE_MODE", "expiry")]);
+    assert_eq!(f.count("short-lived"), 1);
+    // The entry expires one second after it was written.
+    let written = Instant::now();
+    std::thread::sleep(Duration::from_millis(1200).saturating_sub(written.elapsed()));
+    f.build(&[("FIXTURE_MODE", "expiry"), ("FIXTURE_RERUN", "1")]);
+    assert_eq!(f.count("short-lived"), 2);
+    // The other caches have no expiry.
+    assert_counts(&f, 1);
+}
+
+#[test]
+fn an_iterator_dropped_early_stores_nothing() {
+    let f = Fixture::new("drop-iter");
+    let first = f.build(&[("FIXTURE_MODE", "drop-iter")]);
+    assert!(
+        first.has_step("miss partial: iterator dropped after 1 items"),
+        "{:?}",
+        first.steps()
+    );
+    f.build(&[("FIXTURE_MODE", "drop-iter"), ("FIXTURE_RERUN", "1")]);
+    assert_eq!(f.count("partial"), 2);
+    let leftovers: Vec<_> = walk(&f.cache_root())
+        .into_iter()
+        .filter(|p| p.file_name().unwrap().to_str().unwrap().starts_with('.'))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+#[test]
+fn try_cached_errors_are_not_stored() {
+    let f = Fixture::new("try");
+    f.build(&[("FIXTURE_MODE", "try-fail")]);
+    f.build(&[("FIXTURE_MODE", "try-fail"), ("FIXTURE_RERUN", "1")]);
+    assert_eq!(f.count("fallible"), 2);
+    f.build(&[("FIXTURE_MODE", "try-ok")]);
+    f.build(&[("FIXTURE_MODE", "try-ok"), ("FIXTURE_RERUN", "1")]);
+    assert_eq!(f.count("fallible"), 3);
+}
+
+#[test]
+fn corrupt_entries_give_a_green_build_and_one_warning_per_step() {
+    let f = Fixture::new("corrupt");
+    f.build(&[]);
+    let entries = f.entries();
+    assert_eq!(entries.len(), 3);
+    for entry in &entries {
+        let mut bytes = fs::read(entry).unwrap();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 0x10;
+        fs::write(entry, bytes).unwrap();
+    }
+    let build = f.build(&[("FIXTURE_RERUN", "1")]);
+    assert_counts(&f, 2);
+    let warnings = build.pcache_warnings();
+    assert_eq!(warnings.len(), 3, "{warnings:#?}");
+    for step in STEPS {
+        assert_eq!(
+            warnings
+                .iter()
+                .filter(|w| w.contains(&format!("pcache: {step}: corrupt entry")))
+                .count(),
+            1,
+            "{step}: {warnings:#?}"
+        );
+    }
+    let healed = f.build(&[("FIXTURE_RERUN", "2")]);
+    assert!(healed.pcache_warnings().is_empty());
+    assert_counts(&f, 2);
+    for out in f.out_dirs("debug") {
+        assert_generated_tree(&out);
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn writes_past_the_file_size_limit_give_a_green_build_and_one_warning() {
+    use std::os::unix::process::CommandExt;
+    let f = Fixture::new("efbig");
+    f.build(&[]);
+    let mut cmd = f.cargo(&["build"]);
+    cmd.env("FIXTURE_MODE", "big");
+    // SAFETY: only async-signal-safe libc calls between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            let limit = libc::rlimit {
+                rlim_cur: 2 << 20,
+                rlim_max: 2 << 20,
+            };
+            if libc::setrlimit(libc::RLIMIT_FSIZE, &limit) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            // An ignored signal stays ignored across exec: writes then fail
+            // with EFBIG instead of killing the process.
+            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+            Ok(())
+        });
+    }
+    let build = support::Build::from(cmd.output().unwrap());
+    assert!(build.success, "{}", build.stderr);
+    let warnings = build.pcache_warnings();
+    assert_eq!(warnings.len(), 1, "{warnings:#?}");
+    assert!(warnings[0].contains("pcache: big: "), "{}", warnings[0]);
+    assert!(
+        warnings[0].to_lowercase().contains("file too large"),
+        "{}",
+        warnings[0]
+    );
+    assert_eq!(f.count("big"), 1);
+    assert!(
+        f.entries()
+            .iter()
+            .all(|e| fs::metadata(e).unwrap().len() < 1 << 20)
+    );
+    // Nothing half-written was left: the next run computes again and stores.
+    f.build(&[("FIXTURE_MODE", "big"), ("FIXTURE_RERUN", "1")]);
+    assert_eq!(f.count("big"), 2);
+    f.build(&[("FIXTURE_MODE", "big"), ("FIXTURE_RERUN", "2")]);
+    assert_eq!(f.count("big"), 2);
+}
+
+#[test]
+fn a_value_type_change_under_one_name_gives_the_right_value() {
+    let f = Fixture::new("types");
+    f.build(&[("FIXTURE_MODE", "type-number")]);
+    // The fixture asserts the value it gets back.
+    f.build(&[("FIXTURE_MODE", "type-text")]);
+    assert_eq!(f.count("typed"), 2);
+    let back = f.build(&[("FIXTURE_MODE", "type-number")]);
+    assert_eq!(f.count("typed"), 2);
+    assert!(back.has_step("hit typed"), "{:?}", back.steps());
+}
+
+#[test]
+fn odd_cache_names_write_nothing_outside_target_pcache() {
+    let f = Fixture::new("names");
+    let before = walk(f.root());
+    f.build(&[("FIXTURE_MODE", "names")]);
+    f.build(&[("FIXTURE_MODE", "names"), ("FIXTURE_RERUN", "1")]);
+    assert_eq!(f.count("names"), 5);
+    // Only the counters changed in the fixture's own directory.
+    let after: Vec<_> = walk(f.root())
+        .into_iter()
+        .filter(|p| !p.starts_with(&f.counters))
+        .collect();
+    let before: Vec<_> = before
+        .into_iter()
+        .filter(|p| !p.starts_with(&f.counters))
+        .collect();
+    assert_eq!(after, before);
+    // Every cache directory sits directly under target/pcache/<package>.
+    let caches: Vec<_> = fs::read_dir(f.cache_root())
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert_eq!(caches.len(), 3 + 5);
+    let mut names = Vec::new();
+    for cache in &caches {
+        let meta = fs::read_to_string(cache.join("cache.toml")).unwrap();
+        let meta: toml::Table = meta.parse().unwrap();
+        names.push(meta["name"].as_str().unwrap().to_owned());
+    }
+    for name in ["", "../../escape", "/etc/passwd", "🦀 crab\nnewline"] {
+        assert!(names.iter().any(|n| n == name), "{name:?} in {names:?}");
+    }
+    assert!(names.iter().any(|n| n.len() == 10_000));
+    assert!(!f.root().join("escape").exists() && !support::shared_target().join("escape").exists());
+}
+
+#[test]
+fn verify_passes_for_deterministic_steps_and_fails_for_nondeterministic_ones() {
+    let f = Fixture::new("verify");
+    f.build(&[]);
+    let verified = f.build(&[("PCACHE", "verify")]);
+    assert!(
+        verified.has_step("verified table"),
+        "{:?}",
+        verified.steps()
+    );
+    assert!(
+        verified.has_step("verified generated"),
+        "{:?}",
+        verified.steps()
+    );
+    assert_counts(&f, 2);
+
+    f.build(&[("FIXTURE_MODE", "nondeterministic")]);
+    let failed = f.try_build(
+        &["build"],
+        &[("FIXTURE_MODE", "nondeterministic"), ("PCACHE", "verify")],
+    );
+    assert!(!failed.success, "verify must fail the build");
+    assert!(
+        failed.stderr.contains("PCACHE=verify: cache clock"),
+        "{}",
+        failed.stderr
+    );
+    assert!(failed.stderr.contains("stored digest"), "{}", failed.stderr);
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if entry.file_type().unwrap().is_dir() {
+            out.extend(walk(&path));
+        }
+        out.push(path);
+    }
+    out.sort();
+    out
+}

@@ -1,0 +1,232 @@
+//! Fixture crates in temporary directories, built with the real `cargo`.
+//!
+//! Every fixture gets its own package name (so their caches never mix) and,
+//! unless a test asks otherwise, the one shared target directory, so that
+//! pcache-build and its dependencies are compiled once for the whole suite.
+
+#![allow(dead_code, unreachable_pub)]
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub const WORKSPACE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+const FIXTURE_SRC: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixture");
+
+pub fn shared_target() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("fixtures-target")
+}
+
+pub struct Fixture {
+    pub dir: tempfile::TempDir,
+    pub package: String,
+    pub counters: PathBuf,
+    pub target: PathBuf,
+}
+
+impl Fixture {
+    /// A fixture called `pcache-fixture-<name>-<random>` building into the
+    /// shared target dir.
+    pub fn new(name: &str) -> Fixture {
+        Fixture::with_target(name, shared_target())
+    }
+
+    pub fn with_target(name: &str, target: PathBuf) -> Fixture {
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("fixture-{name}-"))
+            .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
+            .unwrap();
+        // Unique per run: the shared target dir keeps caches across runs, and
+        // a fixture must start from an empty cache.
+        let suffix: String = dir
+            .path()
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .rsplit('-')
+            .next()
+            .unwrap()
+            .chars()
+            .filter(char::is_ascii_alphanumeric)
+            .collect::<String>()
+            .to_ascii_lowercase();
+        let package = format!("pcache-fixture-{name}-{suffix}");
+        let root = dir.path();
+        let workspace = fs::canonicalize(WORKSPACE).unwrap();
+        fs::write(
+            root.join("Cargo.toml"),
+            format!(
+                r#"[package]
+name = "{package}"
+version = "0.1.0"
+edition = "2021"
+publish = false
+
+[build-dependencies]
+pcache-build = {{ path = "{}" }}
+
+[workspace]
+"#,
+                workspace.join("pcache-build").display()
+            ),
+        )
+        .unwrap();
+        // The workspace's lock file pins every dependency pcache-build needs,
+        // so fixtures resolve without touching the registry index.
+        fs::copy(workspace.join("Cargo.lock"), root.join("Cargo.lock")).unwrap();
+        copy_tree(Path::new(FIXTURE_SRC), root);
+        let counters = root.join("counters");
+        fs::create_dir_all(&counters).unwrap();
+        Fixture {
+            dir,
+            package,
+            counters,
+            target,
+        }
+    }
+
+    pub fn root(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// A `cargo` command for this fixture with a clean pcache environment.
+    pub fn cargo(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+        cmd.args(args)
+            .arg("-vv")
+            .current_dir(self.root())
+            .env("CARGO_TARGET_DIR", &self.target)
+            .env("FIXTURE_COUNTER_DIR", &self.counters)
+            .env("CARGO_TERM_COLOR", "never")
+            .env_remove("PCACHE")
+            .env_remove("PCACHE_DIR")
+            .env_remove("FIXTURE_MODE")
+            .env_remove("FIXTURE_INPUT")
+            .env_remove("FIXTURE_RERUN")
+            .env_remove("RUSTFLAGS");
+        cmd
+    }
+
+    /// Runs `cargo build` with `envs`, asserting success.
+    pub fn build(&self, envs: &[(&str, &str)]) -> Build {
+        self.build_with(&["build"], envs)
+    }
+
+    pub fn build_with(&self, args: &[&str], envs: &[(&str, &str)]) -> Build {
+        let build = self.try_build(args, envs);
+        assert!(build.success, "cargo {args:?} failed:\n{}", build.stderr);
+        build
+    }
+
+    pub fn try_build(&self, args: &[&str], envs: &[(&str, &str)]) -> Build {
+        let mut cmd = self.cargo(args);
+        cmd.envs(envs.iter().copied());
+        Build::from(cmd.output().unwrap())
+    }
+
+    /// How many times the build script computed `step`.
+    pub fn count(&self, step: &str) -> usize {
+        fs::read_to_string(self.counters.join(step)).map_or(0, |s| s.lines().count())
+    }
+
+    /// `<target>/pcache/<package>`.
+    pub fn cache_root(&self) -> PathBuf {
+        self.target.join("pcache").join(&self.package)
+    }
+
+    /// Every entry file in this fixture's caches.
+    pub fn entries(&self) -> Vec<PathBuf> {
+        entries_under(&self.cache_root())
+    }
+
+    /// The `OUT_DIR`s of this fixture's build script runs.
+    pub fn out_dirs(&self, profile: &str) -> Vec<PathBuf> {
+        let build = self.target.join(profile).join("build");
+        let prefix = format!("{}-", self.package);
+        fs::read_dir(build)
+            .map(|rd| {
+                rd.flatten()
+                    .map(|e| e.path())
+                    .filter(|p| {
+                        p.file_name()
+                            .unwrap()
+                            .to_str()
+                            .unwrap()
+                            .starts_with(&prefix)
+                    })
+                    .map(|p| p.join("out"))
+                    .filter(|p| p.join("table.rs").exists())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+pub fn entries_under(dir: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let Ok(caches) = fs::read_dir(dir) else {
+        return found;
+    };
+    for cache in caches.flatten() {
+        for entry in fs::read_dir(cache.path()).into_iter().flatten().flatten() {
+            let name = entry.file_name().into_string().unwrap();
+            if name != "cache.toml" && !name.starts_with('.') && !name.ends_with(".lock") {
+                found.push(entry.path());
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    for entry in fs::read_dir(from).unwrap().flatten() {
+        let dest = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            fs::create_dir_all(&dest).unwrap();
+            copy_tree(&entry.path(), &dest);
+        } else {
+            fs::copy(entry.path(), dest).unwrap();
+        }
+    }
+}
+
+/// The result of one cargo run.
+pub struct Build {
+    pub success: bool,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl From<Output> for Build {
+    fn from(out: Output) -> Build {
+        Build {
+            success: out.status.success(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+}
+
+impl Build {
+    /// The `cargo:warning` lines pcache printed, as Cargo shows them.
+    pub fn pcache_warnings(&self) -> Vec<&str> {
+        self.stderr
+            .lines()
+            .filter(|l| l.starts_with("warning:") && l.contains("pcache: "))
+            .collect()
+    }
+
+    /// The build script's pcache step lines (shown by `-vv`).
+    pub fn steps(&self) -> Vec<&str> {
+        self.stderr
+            .lines()
+            .chain(self.stdout.lines())
+            .filter_map(|l| l.split_once("] pcache: ").map(|(_, rest)| rest))
+            .collect()
+    }
+
+    pub fn has_step(&self, prefix: &str) -> bool {
+        self.steps().iter().any(|s| s.starts_with(prefix))
+    }
+}
