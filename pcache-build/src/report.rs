@@ -155,19 +155,8 @@ pub(crate) fn step_line(name: &str, outcome: Outcome) -> String {
     }
 }
 
-/// Binary units, said so.
-pub(crate) fn size(bytes: u64) -> String {
-    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
-    if bytes < 1024 {
-        return format!("{bytes} B");
-    }
-    let mut value = bytes as f64 / 1024.0;
-    let mut unit = 0;
-    while value >= 1024.0 && unit + 1 < UNITS.len() {
-        value /= 1024.0;
-        unit += 1;
-    }
-    format!("{value:.1} {}", UNITS[unit])
+fn size(bytes: u64) -> String {
+    pcache_core::format_size(bytes)
 }
 
 pub(crate) fn time(d: Duration) -> String {
@@ -229,13 +218,5 @@ mod tests {
             step_line("t", miss),
             "pcache: miss t: computed in 12.0 ms, stored 3.0 MiB"
         );
-    }
-
-    #[test]
-    fn sizes_use_binary_units() {
-        assert_eq!(size(0), "0 B");
-        assert_eq!(size(1023), "1023 B");
-        assert_eq!(size(1024), "1.0 KiB");
-        assert_eq!(size(5 << 30), "5.0 GiB");
     }
 }

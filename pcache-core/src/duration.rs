@@ -1,4 +1,4 @@
-//! Human durations: `90`, `90s`, `15m`, `12h`, `7d`, `2w`, `1h30m`.
+//! Human durations (`90`, `90s`, `15m`, `12h`, `7d`, `2w`, `1h30m`) and sizes.
 
 use std::time::Duration;
 
@@ -84,6 +84,26 @@ pub fn format_duration(d: Duration) -> String {
     out
 }
 
+/// Formats a size in binary units, said so: `512 B`, `1.5 KiB`, `3.0 MiB`.
+///
+/// ```
+/// assert_eq!(pcache_core::format_size(1536), "1.5 KiB");
+/// assert_eq!(pcache_core::format_size(3 << 20), "3.0 MiB");
+/// ```
+pub fn format_size(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
+    if bytes < 1024 {
+        return format!("{bytes} B");
+    }
+    let mut value = bytes as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -114,6 +134,14 @@ mod tests {
             let err = parse_duration(bad).unwrap_err().to_string();
             assert!(err.contains("1h30m"), "{err}");
         }
+    }
+
+    #[test]
+    fn sizes_use_binary_units() {
+        assert_eq!(format_size(0), "0 B");
+        assert_eq!(format_size(1023), "1023 B");
+        assert_eq!(format_size(1024), "1.0 KiB");
+        assert_eq!(format_size(5 << 30), "5.0 GiB");
     }
 
     #[test]

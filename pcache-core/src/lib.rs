@@ -97,7 +97,7 @@ mod read;
 mod store;
 mod stream;
 
-pub use duration::{ParseDurationError, format_duration, parse_duration};
+pub use duration::{ParseDurationError, format_duration, format_size, parse_duration};
 pub use entry::FORMAT_VERSION;
 pub use error::{Corruption, Error, Result};
 pub use key::{Key, KeyError, ParseKeyError, canonical_bytes, short_id, value_digest};

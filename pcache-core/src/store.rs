@@ -106,6 +106,16 @@ impl Plan {
     pub fn size_bytes(&self) -> u64 {
         self.entries.iter().map(|e| e.size_bytes).sum()
     }
+
+    /// What applying the plan would remove, at most (a `--dry-run` report):
+    /// entries refreshed or removed meanwhile are skipped when it is applied.
+    pub fn would_remove(&self) -> Removed {
+        Removed {
+            entries: self.entries.len() as u64,
+            bytes: self.size_bytes(),
+            leftovers: self.leftovers.len() as u64,
+        }
+    }
 }
 
 /// What was removed.
@@ -728,8 +738,19 @@ impl Store {
     ///
     /// Fails on the first file that exists but cannot be removed.
     pub fn apply(&self, plan: &Plan) -> Result<Removed> {
+        self.apply_with(plan, || {})
+    }
+
+    /// Like [`apply`](Store::apply), calling `progress` after each planned
+    /// entry (removed or skipped), for progress bars.
+    ///
+    /// # Errors
+    ///
+    /// As [`apply`](Store::apply).
+    pub fn apply_with(&self, plan: &Plan, mut progress: impl FnMut()) -> Result<Removed> {
         let mut removed = Removed::default();
         for entry in &plan.entries {
+            progress();
             if let Some(max_age) = plan.max_age {
                 if entry.corrupt.is_none() && !self.still_older_than(&entry.path, max_age) {
                     continue;

@@ -401,3 +401,44 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
     out.sort();
     out
 }
+
+/// Runs `cargo pcache` in-process on the fixture; returns (status, stdout).
+fn cargo_pcache(f: &Fixture, args: &[&str]) -> (std::process::ExitCode, String) {
+    let manifest = f.root().join("Cargo.toml");
+    let mut argv = vec!["cargo-pcache", "pcache"];
+    argv.extend_from_slice(args);
+    argv.extend(["--manifest-path", manifest.to_str().unwrap()]);
+    argv.extend(["--target-dir", f.target.to_str().unwrap()]);
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let status = cargo_pcache::run(argv, &mut out, &mut err);
+    assert!(err.is_empty(), "{}", String::from_utf8_lossy(&err));
+    (status, String::from_utf8(out).unwrap())
+}
+
+#[test]
+fn cargo_pcache_lists_and_clears_what_a_real_build_stored() {
+    let f = Fixture::new("cli");
+    f.build(&[]);
+    let (status, out) = cargo_pcache(&f, &["ls", "--json", "--entries", "-p", &f.package]);
+    assert_eq!(status, std::process::ExitCode::SUCCESS);
+    let listing: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let caches = listing["caches"].as_array().unwrap();
+    let mut names: Vec<_> = caches.iter().map(|c| c["name"].as_str().unwrap()).collect();
+    names.sort();
+    assert_eq!(names, ["generated", "rows", "table"]);
+    for cache in caches {
+        assert_eq!(cache["entries"], 1);
+        assert_eq!(cache["in_workspace"], true);
+        let entry = &cache["entry_list"][0];
+        assert!(Path::new(entry["path"].as_str().unwrap()).is_file());
+    }
+    let (_, out) = cargo_pcache(&f, &["clear", "rows", "-p", &f.package]);
+    assert!(out.contains("Cleared 1 entries"), "{out}");
+    let rebuilt = f.build(&[("FIXTURE_RERUN", "1")]);
+    assert!(rebuilt.has_step("miss rows"), "{:?}", rebuilt.steps());
+    assert!(rebuilt.has_step("hit table"), "{:?}", rebuilt.steps());
+    assert_eq!((f.count("rows"), f.count("table")), (2, 1));
+    let (_, out) = cargo_pcache(&f, &["delete", "-p", &f.package]);
+    assert!(out.contains("Deleted 3 caches"), "{out}");
+    assert!(!f.cache_root().exists());
+}

@@ -1,0 +1,154 @@
+//! The command line, with clap's derive API.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+const EXAMPLES: &str = "\
+Examples:
+  cargo pcache ls                      every cache in the target directory
+  cargo pcache ls --entries -p my-sys  one row per entry of my-sys's caches
+  cargo pcache ls --json               for scripts
+  cargo pcache flush --expiry 7d       remove entries older than a week
+  cargo pcache clear bindings          empty the cache named `bindings`
+  cargo pcache delete -p old-crate     remove a package's caches entirely
+
+Caches live in <target-dir>/pcache/<package>/ (or $PCACHE_DIR/<package>/).
+Exit status: 0 success, 1 error, 2 usage.";
+
+/// Cargo runs `cargo-pcache pcache …` for `cargo pcache …`.
+#[derive(Debug, Parser)]
+#[command(name = "cargo", bin_name = "cargo", styles = clap::builder::Styles::styled())]
+pub(crate) enum CargoCli {
+    /// Inspect and manage the caches pcache-build keeps for build scripts
+    #[command(version, after_help = EXAMPLES)]
+    Pcache(PcacheArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct PcacheArgs {
+    #[command(flatten)]
+    pub(crate) global: GlobalArgs,
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct GlobalArgs {
+    /// Path to the Cargo.toml of the workspace or package
+    #[arg(long, global = true, value_name = "PATH")]
+    pub(crate) manifest_path: Option<PathBuf>,
+    /// Directory for all generated artifacts (as given to cargo build)
+    #[arg(long, global = true, value_name = "DIR")]
+    pub(crate) target_dir: Option<PathBuf>,
+    /// Print nothing but errors (and the listing of `ls`)
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub(crate) quiet: bool,
+    /// Say more: per-cache lines for flush, clear and delete
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub(crate) verbose: u8,
+    /// Coloring: auto, always, never (NO_COLOR is honoured with auto)
+    #[arg(long, global = true, value_enum, value_name = "WHEN", default_value_t = ColorWhen::Auto)]
+    pub(crate) color: ColorWhen,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum ColorWhen {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// List caches: entries, size, expired entries, ages, expiry
+    #[command(after_help = "\
+Examples:
+  cargo pcache ls
+  cargo pcache ls bindings --entries
+  cargo pcache ls --json | jq '.caches[] | {name, bytes}'")]
+    Ls(LsArgs),
+    /// Remove expired entries (and corrupt entries, stale locks and temporary files)
+    #[command(after_help = "\
+The expiry is --expiry, else the one the cache recorded, else
+[package.metadata.pcache] expiry; without any, only corrupt entries
+and stale files are removed.
+
+Examples:
+  cargo pcache flush
+  cargo pcache flush --expiry 12h --dry-run
+  cargo pcache flush -p my-sys --expiry 1h30m")]
+    Flush(FlushArgs),
+    /// Remove every entry, keeping the caches
+    #[command(after_help = "\
+Examples:
+  cargo pcache clear
+  cargo pcache clear bindings -p my-sys --dry-run")]
+    Clear(RemoveArgs),
+    /// Remove caches entirely (their directories)
+    #[command(after_help = "\
+Examples:
+  cargo pcache delete -p old-crate
+  cargo pcache delete --dry-run")]
+    Delete(RemoveArgs),
+}
+
+/// Which caches a command acts on.
+#[derive(Debug, Clone, Default, Args)]
+pub(crate) struct Selection {
+    /// Only the caches with these names (as given to pcache-build)
+    #[arg(value_name = "NAME")]
+    pub(crate) names: Vec<String>,
+    /// Only the caches of this package (repeatable)
+    #[arg(short, long = "package", value_name = "PKG")]
+    pub(crate) packages: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct LsArgs {
+    #[command(flatten)]
+    pub(crate) selection: Selection,
+    /// One JSON document on stdout, stable for scripts
+    #[arg(long)]
+    pub(crate) json: bool,
+    /// One row per entry
+    #[arg(long)]
+    pub(crate) entries: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct FlushArgs {
+    #[command(flatten)]
+    pub(crate) selection: Selection,
+    /// Remove entries older than this: 90, 90s, 15m, 12h, 7d, 2w, 1h30m
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub(crate) expiry: Option<Duration>,
+    /// Report what would be removed, remove nothing
+    #[arg(long)]
+    pub(crate) dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RemoveArgs {
+    #[command(flatten)]
+    pub(crate) selection: Selection,
+    /// Report what would be removed, remove nothing
+    #[arg(long)]
+    pub(crate) dry_run: bool,
+}
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    pcache_core::parse_duration(text).map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_cli_is_well_formed() {
+        CargoCli::command().debug_assert();
+    }
+}

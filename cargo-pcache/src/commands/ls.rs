@@ -1,0 +1,212 @@
+//! `cargo pcache ls`.
+
+use std::path::PathBuf;
+use std::time::SystemTime;
+
+use anyhow::Result;
+use pcache_core::EntryInfo;
+use serde::Serialize;
+
+use super::Ctx;
+use crate::caches::Cache;
+use crate::cli::LsArgs;
+use crate::output;
+
+/// The `--json` document. Field order is fixed; new fields may be added.
+#[derive(Serialize)]
+struct Listing {
+    target_dir: PathBuf,
+    pcache_dir: PathBuf,
+    caches: Vec<CacheRow>,
+}
+
+#[derive(Serialize)]
+struct CacheRow {
+    package: String,
+    name: String,
+    path: PathBuf,
+    entries: u64,
+    bytes: u64,
+    expired: u64,
+    expiry_secs: Option<u64>,
+    /// `false` for caches of packages no longer in the workspace; `null`
+    /// outside a workspace.
+    in_workspace: Option<bool>,
+    oldest: Option<String>,
+    newest: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    entry_list: Option<Vec<EntryRow>>,
+    #[serde(skip)]
+    entry_infos: Vec<EntryInfo>,
+    #[serde(skip)]
+    oldest_time: Option<SystemTime>,
+    #[serde(skip)]
+    newest_time: Option<SystemTime>,
+}
+
+#[derive(Serialize)]
+struct EntryRow {
+    key: String,
+    path: PathBuf,
+    bytes: u64,
+    modified: String,
+    expired: bool,
+    corrupt: Option<String>,
+}
+
+pub(crate) fn run(ctx: &mut Ctx<'_>, args: &LsArgs, caches: Vec<Cache>) -> Result<()> {
+    let mut rows = Vec::with_capacity(caches.len());
+    for cache in caches {
+        let expiry = ctx.expiry_of(&cache);
+        let entries = match cache.store().with_expiry(expiry).entries() {
+            Ok(entries) => entries,
+            Err(e) => {
+                ctx.warn(&e.to_string());
+                continue;
+            }
+        };
+        rows.push(summarize(
+            ctx,
+            cache,
+            expiry.map(|d| d.as_secs()),
+            entries,
+            args.entries,
+        ));
+    }
+    if args.json {
+        let listing = Listing {
+            target_dir: ctx.workspace.target_dir.clone(),
+            pcache_dir: ctx.workspace.pcache_root.clone(),
+            caches: rows,
+        };
+        serde_json::to_writer_pretty(&mut *ctx.out, &listing)?;
+        writeln!(ctx.out)?;
+        return Ok(());
+    }
+    print_table(ctx, &rows, args.entries)?;
+    if rows.is_empty() && !ctx.style.quiet {
+        let root = ctx.workspace.pcache_root.display().to_string();
+        ctx.warn(&format!("no caches in `{root}`"));
+    }
+    Ok(())
+}
+
+fn summarize(
+    ctx: &Ctx<'_>,
+    cache: Cache,
+    expiry_secs: Option<u64>,
+    entries: Vec<EntryInfo>,
+    with_entries: bool,
+) -> CacheRow {
+    let oldest_time = entries.iter().map(|e| e.created).min();
+    let newest_time = entries.iter().map(|e| e.created).max();
+    let entry_list = with_entries.then(|| {
+        entries
+            .iter()
+            .map(|e| EntryRow {
+                key: e.key.to_string(),
+                path: e.path.clone(),
+                bytes: e.size_bytes,
+                modified: output::rfc3339(e.created),
+                expired: e.expired,
+                corrupt: e.corrupt.as_ref().map(ToString::to_string),
+            })
+            .collect()
+    });
+    CacheRow {
+        in_workspace: ctx.workspace.is_member(&cache.package),
+        name: cache.name(),
+        package: cache.package,
+        path: cache.path,
+        entries: entries.len() as u64,
+        bytes: entries.iter().map(|e| e.size_bytes).sum(),
+        expired: entries.iter().filter(|e| e.expired).count() as u64,
+        expiry_secs,
+        oldest: oldest_time.map(output::rfc3339),
+        newest: newest_time.map(output::rfc3339),
+        entry_list,
+        entry_infos: if with_entries { entries } else { Vec::new() },
+        oldest_time,
+        newest_time,
+    }
+}
+
+fn print_table(ctx: &mut Ctx<'_>, rows: &[CacheRow], with_entries: bool) -> Result<()> {
+    let now = SystemTime::now();
+    let style = ctx.style;
+    let mut table = vec![
+        [
+            "PACKAGE", "CACHE", "ENTRIES", "SIZE", "EXPIRED", "OLDEST", "NEWEST", "EXPIRY",
+        ]
+        .map(str::to_owned)
+        .to_vec(),
+    ];
+    let mut stale = false;
+    for row in rows {
+        let mut package = row.package.clone();
+        if row.in_workspace == Some(false) {
+            package.push('*');
+            stale = true;
+        }
+        let expired = if row.expired > 0 {
+            style.yellow(&row.expired.to_string())
+        } else {
+            "0".to_owned()
+        };
+        table.push(vec![
+            package,
+            output::display_name(&row.name),
+            row.entries.to_string(),
+            output::size(row.bytes),
+            expired,
+            row.oldest_time
+                .map_or_else(|| "-".to_owned(), |t| output::age(now, t)),
+            row.newest_time
+                .map_or_else(|| "-".to_owned(), |t| output::age(now, t)),
+            row.expiry_secs.map_or_else(
+                || "never".to_owned(),
+                |s| pcache_core::format_duration(std::time::Duration::from_secs(s)),
+            ),
+        ]);
+        if with_entries {
+            for entry in &row.entry_infos {
+                let state = match (&entry.corrupt, entry.expired) {
+                    (Some(_), _) => style.yellow("corrupt"),
+                    (None, true) => style.yellow("yes"),
+                    (None, false) => String::new(),
+                };
+                table.push(vec![
+                    String::new(),
+                    style.dim(&format!("  {}", entry.key)),
+                    String::new(),
+                    output::size(entry.size_bytes),
+                    state,
+                    output::age(now, entry.created),
+                    String::new(),
+                    String::new(),
+                ]);
+            }
+        }
+    }
+    if rows.len() > 1 {
+        table.push(vec![
+            style.bold("total"),
+            format!("{} caches", rows.len()),
+            rows.iter().map(|r| r.entries).sum::<u64>().to_string(),
+            output::size(rows.iter().map(|r| r.bytes).sum()),
+            rows.iter().map(|r| r.expired).sum::<u64>().to_string(),
+            String::new(),
+            String::new(),
+            String::new(),
+        ]);
+    }
+    output::table(ctx.out, &style, &table, &[2, 3, 4])?;
+    if stale && !style.quiet {
+        writeln!(
+            ctx.out,
+            "{}",
+            style.dim("* not in this workspace any more: `cargo pcache delete -p <package>` removes its caches")
+        )?;
+    }
+    Ok(())
+}

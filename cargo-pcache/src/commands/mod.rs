@@ -1,0 +1,38 @@
+//! One module per verb; flush, clear and delete share the plan-then-apply
+//! flow in `remove`.
+
+pub(crate) mod ls;
+pub(crate) mod remove;
+
+use std::io::Write;
+use std::time::Duration;
+
+use crate::caches::Cache;
+use crate::output::Style;
+use crate::workspace::Workspace;
+
+/// What every command gets.
+pub(crate) struct Ctx<'a> {
+    pub(crate) workspace: Workspace,
+    pub(crate) style: Style,
+    pub(crate) out: &'a mut dyn Write,
+    pub(crate) err: &'a mut dyn Write,
+}
+
+impl Ctx<'_> {
+    pub(crate) fn warn(&mut self, message: &str) {
+        if !self.style.quiet {
+            let _ = writeln!(self.err, "{}: {message}", self.style.yellow("warning"));
+        }
+    }
+
+    /// The expiry a cache's entries are judged by: the one it recorded,
+    /// else its package's `[package.metadata.pcache] expiry`.
+    pub(crate) fn expiry_of(&self, cache: &Cache) -> Option<Duration> {
+        cache
+            .meta
+            .as_ref()
+            .and_then(|m| m.expiry_duration())
+            .or_else(|| self.workspace.package_expiry(&cache.package))
+    }
+}

@@ -1,0 +1,129 @@
+//! `cargo pcache`: inspect and manage the caches that
+//! [pcache-build](https://docs.rs/pcache-build) keeps for build scripts.
+//!
+//! ```text
+//! cargo pcache ls     [NAME…] [-p PKG]… [--json] [--entries]
+//! cargo pcache flush  [NAME…] [-p PKG]… [--expiry DURATION] [--dry-run]
+//! cargo pcache clear  [NAME…] [-p PKG]… [--dry-run]
+//! cargo pcache delete [NAME…] [-p PKG]… [--dry-run]
+//! common: --manifest-path PATH, --target-dir DIR, -q/--quiet, -v/--verbose, --color WHEN
+//! ```
+//!
+//! The binary is a thin shell around [`run`], which tests and benchmarks
+//! call directly:
+//!
+//! ```
+//! # let dir = tempfile::tempdir()?;
+//! let target = dir.path().join("target");
+//! let (mut out, mut err) = (Vec::new(), Vec::new());
+//! let args = ["cargo-pcache", "pcache", "ls", "--json", "--target-dir", target.to_str().unwrap()];
+//! let status = cargo_pcache::run(args, &mut out, &mut err);
+//! assert_eq!(status, std::process::ExitCode::SUCCESS);
+//! let listing: serde_json::Value = serde_json::from_slice(&out)?;
+//! assert_eq!(listing["caches"].as_array().unwrap().len(), 0);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! Exit status: 0 success, 1 error (the message names the path and the
+//! cause), 2 usage. Results go to stdout; warnings, errors and progress bars
+//! to stderr. Running beside builds is safe: entries that vanish while being
+//! listed are skipped, and a build in flight sees at worst a miss.
+#![deny(missing_docs)]
+
+mod caches;
+mod cli;
+mod commands;
+mod output;
+mod workspace;
+
+use std::ffi::OsString;
+use std::io::{self, Write};
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::cli::{CargoCli, Command, PcacheArgs};
+use crate::commands::Ctx;
+use crate::commands::remove::Verb;
+use crate::output::Style;
+use crate::workspace::Workspace;
+
+/// Runs `cargo pcache` with `args` (as in `std::env::args_os()`: the binary
+/// first, then `pcache`, then the subcommand; the `pcache` may be left out),
+/// writing results to `stdout` and messages to `stderr`.
+pub fn run<I, T>(args: I, stdout: &mut dyn Write, stderr: &mut dyn Write) -> ExitCode
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString>,
+{
+    let mut args: Vec<OsString> = args.into_iter().map(Into::into).collect();
+    // Run directly as `cargo-pcache ls`: behave as `cargo pcache ls`.
+    if args.get(1).is_none_or(|a| a != "pcache") {
+        args.insert(1.min(args.len()), "pcache".into());
+    }
+    let cli = match CargoCli::try_parse_from(&args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let text = e.render().to_string();
+            let _ = if e.use_stderr() {
+                write!(stderr, "{text}")
+            } else {
+                write!(stdout, "{text}")
+            };
+            return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2));
+        }
+    };
+    let CargoCli::Pcache(args) = cli;
+    let style = Style::new(
+        args.global.color,
+        args.global.quiet,
+        args.global.verbose > 0,
+    );
+    match execute(args, style, stdout, stderr) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) => {
+            let _ = writeln!(stderr, "{}: {e:#}", style.red("error"));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn execute(
+    args: PcacheArgs,
+    style: Style,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> anyhow::Result<()> {
+    let workspace = Workspace::discover(&args.global)?;
+    let found = caches::discover(&workspace.pcache_root)?;
+    let mut ctx = Ctx {
+        workspace,
+        style,
+        out,
+        err,
+    };
+    for warning in &found.warnings {
+        ctx.warn(warning);
+    }
+    let selection = match &args.command {
+        Command::Ls(a) => &a.selection,
+        Command::Flush(a) => &a.selection,
+        Command::Clear(a) | Command::Delete(a) => &a.selection,
+    };
+    let selected = caches::select(found.caches, selection, &ctx.workspace)?;
+    match &args.command {
+        Command::Ls(a) => commands::ls::run(&mut ctx, a, selected),
+        Command::Flush(a) => {
+            commands::remove::run(&mut ctx, Verb::Flush(a.expiry), selected, a.dry_run)
+        }
+        Command::Clear(a) => commands::remove::run(&mut ctx, Verb::Clear, selected, a.dry_run),
+        Command::Delete(a) => commands::remove::run(&mut ctx, Verb::Delete, selected, a.dry_run),
+    }
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain()
+        .filter_map(|c| c.downcast_ref::<io::Error>())
+        .any(|e| e.kind() == io::ErrorKind::BrokenPipe)
+}

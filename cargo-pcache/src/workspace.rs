@@ -1,0 +1,117 @@
+//! Finding the directory the builds use, exactly as they do.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+
+use crate::cli::GlobalArgs;
+
+/// Where caches live and which packages the workspace has.
+#[derive(Debug)]
+pub(crate) struct Workspace {
+    /// `<build-dir>/pcache`, or `$PCACHE_DIR`.
+    pub(crate) pcache_root: PathBuf,
+    /// The target directory, as reported.
+    pub(crate) target_dir: PathBuf,
+    /// Workspace members and their `[package.metadata.pcache] expiry`;
+    /// `None` when not inside a Cargo project.
+    pub(crate) members: Option<BTreeMap<String, Option<Duration>>>,
+}
+
+impl Workspace {
+    pub(crate) fn discover(args: &GlobalArgs) -> Result<Workspace> {
+        let target_dir_arg = args.target_dir.as_deref().map(absolute).transpose()?;
+        let pcache_dir = std::env::var_os("PCACHE_DIR")
+            .filter(|v| !v.is_empty())
+            .map(|v| absolute(Path::new(&v)))
+            .transpose()?;
+        let mut cmd = cargo_metadata::MetadataCommand::new();
+        cmd.no_deps();
+        if let Some(path) = &args.manifest_path {
+            cmd.manifest_path(path);
+        }
+        if let Some(dir) = &target_dir_arg {
+            // cargo metadata has no --target-dir; the variable does the same.
+            cmd.env("CARGO_TARGET_DIR", dir);
+        }
+        let metadata = match cmd.exec() {
+            Ok(metadata) => Some(metadata),
+            Err(e) => {
+                let env_target = std::env::var_os("CARGO_TARGET_DIR").filter(|v| !v.is_empty());
+                if target_dir_arg.is_none() && pcache_dir.is_none() && env_target.is_none() {
+                    let cwd = std::env::current_dir().unwrap_or_default();
+                    let at = args.manifest_path.as_deref().unwrap_or(&cwd);
+                    bail!(
+                        "no Cargo project at `{}` ({}); run inside one, or pass --manifest-path or --target-dir",
+                        at.display(),
+                        metadata_error(&e)
+                    );
+                }
+                None
+            }
+        };
+        let (target_dir, build_dir, members) = match metadata {
+            Some(m) => {
+                let members = m
+                    .workspace_packages()
+                    .into_iter()
+                    .map(|p| (p.name.to_string(), package_expiry(&p.metadata)))
+                    .collect();
+                let target = m.target_directory.clone().into_std_path_buf();
+                let build = m.build_directory.clone().map(|b| b.into_std_path_buf());
+                (target.clone(), build.unwrap_or(target), Some(members))
+            }
+            None => {
+                let dir = match target_dir_arg {
+                    Some(dir) => dir,
+                    None => match std::env::var_os("CARGO_TARGET_DIR").filter(|v| !v.is_empty()) {
+                        Some(dir) => absolute(Path::new(&dir))?,
+                        None => PathBuf::from("target"),
+                    },
+                };
+                (dir.clone(), dir, None)
+            }
+        };
+        Ok(Workspace {
+            pcache_root: pcache_dir.unwrap_or_else(|| build_dir.join("pcache")),
+            target_dir,
+            members,
+        })
+    }
+
+    pub(crate) fn package_expiry(&self, package: &str) -> Option<Duration> {
+        self.members.as_ref()?.get(package).copied().flatten()
+    }
+
+    pub(crate) fn is_member(&self, package: &str) -> Option<bool> {
+        self.members.as_ref().map(|m| m.contains_key(package))
+    }
+}
+
+fn absolute(path: &Path) -> Result<PathBuf> {
+    std::path::absolute(path).with_context(|| format!("invalid path `{}`", path.display()))
+}
+
+/// The first line of what cargo said, without its `error: ` prefix.
+fn metadata_error(e: &cargo_metadata::Error) -> String {
+    let text = match e {
+        cargo_metadata::Error::CargoMetadata { stderr } => stderr.clone(),
+        other => other.to_string(),
+    };
+    let line = text
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("cargo metadata failed");
+    line.trim().trim_start_matches("error: ").to_owned()
+}
+
+/// `[package.metadata.pcache] expiry`, as pcache-build reads it.
+fn package_expiry(metadata: &serde_json::Value) -> Option<Duration> {
+    match metadata.get("pcache")?.get("expiry")? {
+        serde_json::Value::String(text) => pcache_core::parse_duration(text).ok(),
+        serde_json::Value::Number(n) => n.as_u64().map(Duration::from_secs),
+        _ => None,
+    }
+}

@@ -1,0 +1,494 @@
+//! The real binary against target directories made with pcache-core.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, SystemTime};
+
+use pcache_core::{CacheMeta, Key, Store};
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_cargo-pcache");
+
+/// A temporary Cargo project with a target directory.
+struct Project {
+    dir: tempfile::TempDir,
+}
+
+impl Project {
+    /// A workspace with the packages `app` and `app-sys`.
+    fn new() -> Project {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        fs::write(
+            root.join("Cargo.toml"),
+            "[workspace]\nmembers = [\"app\", \"app-sys\"]\nresolver = \"2\"\n",
+        )
+        .unwrap();
+        for (name, extra) in [
+            ("app", ""),
+            ("app-sys", "\n[package.metadata.pcache]\nexpiry = \"1h\"\n"),
+        ] {
+            let pkg = root.join(name);
+            fs::create_dir_all(pkg.join("src")).unwrap();
+            fs::write(
+                pkg.join("Cargo.toml"),
+                format!(
+                    "[package]\nname = \"{name}\"\nversion = \"0.1.0\"\nedition = \"2021\"\n{extra}"
+                ),
+            )
+            .unwrap();
+            fs::write(pkg.join("src/lib.rs"), "").unwrap();
+        }
+        Project { dir }
+    }
+
+    fn root(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn target(&self) -> PathBuf {
+        self.root().join("target")
+    }
+
+    /// A cache as pcache-build lays it out, with `entries` entries written
+    /// `age` ago.
+    fn cache(
+        &self,
+        package: &str,
+        name: &str,
+        expiry: Option<Duration>,
+        entries: usize,
+        age: Duration,
+    ) -> Store {
+        let dir = self
+            .target()
+            .join("pcache")
+            .join(package)
+            .join(pcache_core::short_id(name));
+        let then = SystemTime::now() - age;
+        let store = Store::open(dir).unwrap().with_clock(move || then);
+        store
+            .write_meta(&CacheMeta::new(name).package(package).expiry(expiry))
+            .unwrap();
+        for i in 0..entries {
+            store
+                .set(&Key::new(&(name, i)).unwrap(), &vec![i as u8; 1000])
+                .unwrap();
+        }
+        store
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        Command::new(BIN)
+            .arg("pcache")
+            .args(args)
+            .current_dir(self.root())
+            .env_remove("CARGO_TARGET_DIR")
+            .env_remove("PCACHE_DIR")
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap()
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    fn json(&self, args: &[&str]) -> Value {
+        let mut all = vec!["ls", "--json"];
+        all.extend_from_slice(args);
+        serde_json::from_str(&self.ok(&all)).unwrap()
+    }
+}
+
+fn caches(listing: &Value) -> &Vec<Value> {
+    listing["caches"].as_array().unwrap()
+}
+
+fn find<'a>(listing: &'a Value, name: &str) -> &'a Value {
+    caches(listing)
+        .iter()
+        .find(|c| c["name"] == name)
+        .unwrap_or_else(|| panic!("{name} in {listing}"))
+}
+
+#[test]
+fn ls_of_an_empty_target_is_an_empty_table() {
+    let p = Project::new();
+    let out = p.run(&["ls"]);
+    assert!(out.status.success());
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(stdout.lines().count(), 1, "{stdout}");
+    assert!(stdout.starts_with("PACKAGE"));
+    let listing = p.json(&[]);
+    assert_eq!(caches(&listing).len(), 0);
+    let target = listing["target_dir"].as_str().unwrap();
+    assert_eq!(
+        fs::canonicalize(target).ok(),
+        None,
+        "target dir need not exist"
+    );
+    assert!(target.ends_with("target"), "{target}");
+}
+
+#[test]
+fn ls_reports_every_cache_with_the_json_fields() {
+    let p = Project::new();
+    p.cache("app", "table", None, 3, Duration::ZERO);
+    p.cache(
+        "app-sys",
+        "bindings",
+        Some(Duration::from_secs(3600)),
+        2,
+        Duration::from_secs(7200),
+    );
+    let listing = p.json(&[]);
+    assert_eq!(caches(&listing).len(), 2);
+    let table = find(&listing, "table");
+    assert_eq!(table["package"], "app");
+    assert_eq!(table["entries"], 3);
+    assert_eq!(table["expired"], 0);
+    assert_eq!(table["expiry_secs"], Value::Null);
+    assert_eq!(table["in_workspace"], true);
+    assert!(table["bytes"].as_u64().unwrap() > 3000);
+    assert!(
+        Path::new(table["path"].as_str().unwrap())
+            .join("cache.toml")
+            .is_file()
+    );
+    let bindings = find(&listing, "bindings");
+    assert_eq!(bindings["expired"], 2);
+    assert_eq!(bindings["expiry_secs"], 3600);
+
+    let table_text = p.ok(&["ls"]);
+    assert!(
+        table_text.contains("bindings") && table_text.contains("table"),
+        "{table_text}"
+    );
+    assert!(table_text.contains("KiB"), "{table_text}");
+}
+
+#[test]
+fn ls_entries_lists_each_entry_with_rfc3339_times() {
+    let p = Project::new();
+    let store = p.cache("app", "table", None, 2, Duration::from_secs(90));
+    let listing = p.json(&["--entries"]);
+    let list = find(&listing, "table")["entry_list"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(list.len(), 2);
+    for entry in &list {
+        let key: Key = entry["key"].as_str().unwrap().parse().unwrap();
+        assert_eq!(
+            Path::new(entry["path"].as_str().unwrap()),
+            store.entry_path(&key)
+        );
+        let modified = humantime::parse_rfc3339(entry["modified"].as_str().unwrap()).unwrap();
+        let age = SystemTime::now().duration_since(modified).unwrap();
+        assert!((89..=100).contains(&age.as_secs()), "{age:?}");
+        assert_eq!(entry["expired"], false);
+        assert!(entry["bytes"].as_u64().unwrap() > 1000);
+    }
+    let text = p.ok(&["ls", "--entries"]);
+    assert_eq!(text.lines().count(), 1 + 1 + 2, "{text}");
+}
+
+#[test]
+fn flush_removes_expired_entries_and_dry_run_removes_nothing() {
+    let p = Project::new();
+    // Expiry recorded by the cache.
+    p.cache(
+        "app",
+        "old",
+        Some(Duration::from_secs(60)),
+        4,
+        Duration::from_secs(120),
+    );
+    p.cache(
+        "app",
+        "fresh",
+        Some(Duration::from_secs(60)),
+        2,
+        Duration::ZERO,
+    );
+    // No recorded expiry: the package metadata's (1h) applies.
+    p.cache("app-sys", "meta-expiry", None, 3, Duration::from_secs(7200));
+    let dry = p.ok(&["flush", "--dry-run"]);
+    assert!(dry.contains("Would flush 7 entries"), "{dry}");
+    assert_eq!(find(&p.json(&[]), "old")["entries"], 4);
+
+    let done = p.ok(&["flush"]);
+    assert!(done.contains("Flushed 7 entries"), "{done}");
+    let listing = p.json(&[]);
+    assert_eq!(find(&listing, "old")["entries"], 0);
+    assert_eq!(find(&listing, "meta-expiry")["entries"], 0);
+    assert_eq!(find(&listing, "fresh")["entries"], 2);
+}
+
+#[test]
+fn flush_expiry_flag_wins_over_the_recorded_one() {
+    let p = Project::new();
+    p.cache(
+        "app",
+        "c",
+        Some(Duration::from_secs(86_400)),
+        3,
+        Duration::from_secs(3 * 3600),
+    );
+    assert!(p.ok(&["flush"]).contains("Flushed 0 entries"));
+    assert!(
+        p.ok(&["flush", "--expiry", "1h30m"])
+            .contains("Flushed 3 entries")
+    );
+}
+
+#[test]
+fn clear_keeps_caches_and_delete_removes_them() {
+    let p = Project::new();
+    let a = p.cache("app", "a", None, 3, Duration::ZERO);
+    p.cache("app", "b", None, 2, Duration::ZERO);
+    let dry = p.ok(&["clear", "a", "--dry-run"]);
+    assert!(dry.contains("Would clear 3 entries"), "{dry}");
+    assert!(p.ok(&["clear", "a"]).contains("Cleared 3 entries"));
+    assert!(a.dir().join("cache.toml").is_file());
+    let listing = p.json(&[]);
+    assert_eq!(find(&listing, "a")["entries"], 0);
+    assert_eq!(find(&listing, "b")["entries"], 2);
+
+    assert!(
+        p.ok(&["delete", "--dry-run"])
+            .contains("Would delete 2 caches (2 entries")
+    );
+    assert!(a.dir().exists());
+    let deleted = p.ok(&["delete", "-p", "app"]);
+    assert!(deleted.contains("Deleted 2 caches (2 entries"), "{deleted}");
+    assert!(!p.target().join("pcache/app").exists());
+    assert_eq!(caches(&p.json(&[])).len(), 0);
+}
+
+#[test]
+fn unknown_packages_and_names_are_errors_listing_what_exists() {
+    let p = Project::new();
+    p.cache("app", "table", None, 1, Duration::ZERO);
+    let out = p.run(&["ls", "-p", "nope"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(stderr.contains("package `nope` not found"), "{stderr}");
+    assert!(stderr.contains("app, app-sys"), "{stderr}");
+    // A workspace member without caches is a valid, empty selection.
+    assert_eq!(caches(&p.json(&["-p", "app-sys"])).len(), 0);
+
+    let out = p.run(&["clear", "tabel"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        stderr.contains("no cache named `tabel`; caches: `table`"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn bad_durations_are_usage_errors_showing_the_forms() {
+    let p = Project::new();
+    for bad in ["soon", "5x", ""] {
+        let out = p.run(&["flush", "--expiry", bad]);
+        assert_eq!(out.status.code(), Some(2), "{bad}");
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert!(stderr.contains("1h30m"), "{stderr}");
+    }
+    assert_eq!(p.run(&["frobnicate"]).status.code(), Some(2));
+    assert_eq!(p.run(&[]).status.code(), Some(2));
+    let help = p.run(&["--help"]);
+    assert_eq!(help.status.code(), Some(0));
+    assert!(
+        String::from_utf8(help.stdout)
+            .unwrap()
+            .contains("Examples:")
+    );
+}
+
+#[test]
+fn outside_a_project_is_an_error_naming_the_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(BIN)
+        .args(["pcache", "ls"])
+        .current_dir(dir.path())
+        .env_remove("CARGO_TARGET_DIR")
+        .env_remove("PCACHE_DIR")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(stderr.contains("no Cargo project at"), "{stderr}");
+    assert!(
+        stderr.contains(&dir.path().display().to_string()),
+        "{stderr}"
+    );
+    // With a target dir it works anywhere.
+    let out = Command::new(BIN)
+        .args(["pcache", "ls", "--target-dir"])
+        .arg(dir.path().join("t"))
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+}
+
+#[test]
+fn target_dir_flag_env_and_pcache_dir_are_honoured() {
+    let p = Project::new();
+    let other = tempfile::tempdir().unwrap();
+    let store = Store::open(other.path().join("pcache/app/x")).unwrap();
+    store
+        .write_meta(&CacheMeta::new("moved").package("app"))
+        .unwrap();
+    let flag = p.json(&["--target-dir", other.path().to_str().unwrap()]);
+    assert_eq!(caches(&flag).len(), 1);
+    let out = Command::new(BIN)
+        .args(["pcache", "ls", "--json"])
+        .current_dir(p.root())
+        .env("CARGO_TARGET_DIR", other.path())
+        .output()
+        .unwrap();
+    let env: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(find(&env, "moved")["package"], "app");
+    let out = Command::new(BIN)
+        .args(["pcache", "ls", "--json"])
+        .current_dir(p.root())
+        .env("PCACHE_DIR", other.path().join("pcache"))
+        .output()
+        .unwrap();
+    let env: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(caches(&env).len(), 1);
+}
+
+#[test]
+fn stale_packages_are_marked_and_foreign_files_are_warnings() {
+    let p = Project::new();
+    p.cache("removed-crate", "old", None, 1, Duration::ZERO);
+    fs::write(p.target().join("pcache/notes.txt"), "hi").unwrap();
+    let out = p.run(&["ls"]);
+    assert!(out.status.success());
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(stdout.contains("removed-crate*"), "{stdout}");
+    assert!(stdout.contains("not in this workspace"), "{stdout}");
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(stderr.contains("notes.txt"), "{stderr}");
+    assert_eq!(find(&p.json(&[]), "old")["in_workspace"], false);
+    // -q silences the warning.
+    let quiet = p.run(&["ls", "-q"]);
+    assert!(quiet.stderr.is_empty());
+    // And the stale package can be deleted by name.
+    assert!(
+        p.ok(&["delete", "-p", "removed-crate"])
+            .contains("Deleted 1 cache")
+    );
+}
+
+#[test]
+fn quiet_flush_prints_nothing_and_verbose_names_each_cache() {
+    let p = Project::new();
+    p.cache("app", "alpha", None, 2, Duration::ZERO);
+    assert_eq!(p.ok(&["clear", "-q"]), "");
+    p.cache("app", "alpha", None, 2, Duration::ZERO);
+    let verbose = p.ok(&["clear", "-v"]);
+    assert!(verbose.contains("app  alpha  2 entries"), "{verbose}");
+}
+
+#[test]
+fn color_always_paints_and_never_does_not() {
+    let p = Project::new();
+    p.cache(
+        "app",
+        "alpha",
+        Some(Duration::from_secs(1)),
+        2,
+        Duration::from_secs(10),
+    );
+    assert!(p.ok(&["ls", "--color", "always"]).contains("\x1b["));
+    assert!(!p.ok(&["ls", "--color", "never"]).contains("\x1b["));
+}
+
+#[test]
+fn runs_as_a_cargo_subcommand() {
+    let p = Project::new();
+    p.cache("app", "table", None, 1, Duration::ZERO);
+    let bin_dir = Path::new(BIN).parent().unwrap();
+    let path = std::env::join_paths(
+        std::iter::once(bin_dir.to_owned())
+            .chain(std::env::split_paths(&std::env::var_os("PATH").unwrap())),
+    )
+    .unwrap();
+    let out = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args(["pcache", "ls", "--json"])
+        .current_dir(p.root())
+        .env("PATH", path)
+        .env_remove("CARGO_TARGET_DIR")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let listing: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(find(&listing, "table")["entries"], 1);
+}
+
+#[test]
+fn ls_and_flush_are_safe_beside_a_concurrent_writer() {
+    let p = Project::new();
+    let store = p.cache(
+        "app",
+        "busy",
+        Some(Duration::from_secs(1)),
+        50,
+        Duration::ZERO,
+    );
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let old = store
+                .clone()
+                .with_clock(|| SystemTime::now() - Duration::from_secs(10));
+            let mut i = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let key = Key::new(&("busy", i % 200)).unwrap();
+                if i % 3 == 0 {
+                    store.remove(&key).unwrap();
+                } else {
+                    old.set(&key, &vec![1u8; 5000]).unwrap();
+                }
+                i += 1;
+            }
+        });
+        for round in 0..15 {
+            let listing = p.json(&["--entries"]);
+            let busy = find(&listing, "busy");
+            let list = busy["entry_list"].as_array().unwrap();
+            assert!(
+                list.iter().all(|e| e["bytes"].as_u64().unwrap() > 0),
+                "round {round}"
+            );
+            let out = p.run(&["flush"]);
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    });
+    // Every entry left is whole.
+    for entry in store.entries().unwrap() {
+        assert!(entry.corrupt.is_none(), "{entry:?}");
+    }
+}
