@@ -2,9 +2,10 @@
 //! the package manifest and the build script's code identity. Whatever the
 //! hit path reads, it reads once, however many steps a build script has.
 
-use std::path::PathBuf;
-use std::sync::OnceLock;
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, OnceLock};
 
 use crate::env::{BuildEnv, Mode};
 use crate::identity;
@@ -22,6 +23,9 @@ pub(crate) struct Session {
     setup_problems: Vec<Problem>,
     setup_reported: AtomicBool,
     identity: OnceLock<(u128, Vec<Problem>)>,
+    /// Cache directories whose `cache.toml` this process has written or
+    /// checked, with what it says.
+    metas_written: Mutex<HashSet<(PathBuf, String)>>,
 }
 
 impl Session {
@@ -65,7 +69,17 @@ impl Session {
             setup_problems,
             setup_reported: AtomicBool::new(false),
             identity: OnceLock::new(),
+            metas_written: Mutex::new(HashSet::new()),
         }
+    }
+
+    /// Whether `cache.toml` in `dir` still needs writing as `meta` by this
+    /// process (a build script calling one cache in a loop checks it once).
+    pub(crate) fn meta_needs_write(&self, dir: &Path, meta: &pcache_core::CacheMeta) -> bool {
+        let key = (dir.to_owned(), format!("{meta:?}"));
+        self.metas_written
+            .lock()
+            .map_or(true, |mut done| done.insert(key))
     }
 
     /// The setup problems, the first time they are asked for.

@@ -136,10 +136,11 @@ impl Step {
         };
         // A read-only cache can still serve hits: a failed metadata write is
         // only a warning.
-        if let Err(e) =
-            store.write_meta(&CacheMeta::new(options.name).package(package).expiry(expiry))
-        {
-            self.warn(e);
+        let meta = CacheMeta::new(options.name).package(package).expiry(expiry);
+        if session.meta_needs_write(store.dir(), &meta) {
+            if let Err(e) = store.write_meta(&meta) {
+                self.warn(e);
+            }
         }
         let code = if options.code_independent {
             None

@@ -852,12 +852,14 @@ impl Store {
     ///
     /// Fails if it cannot be written.
     pub fn write_meta(&self, meta: &CacheMeta) -> Result<()> {
-        if self.meta().ok().flatten().as_ref() == Some(meta) {
-            return Ok(());
-        }
         let path = self.layout.meta();
         // Serializing a struct of strings and integers to TOML cannot fail.
         let text = toml::to_string(meta).expect("CacheMeta serializes to TOML");
+        // Comparing bytes is cheaper than parsing, and this runs on every
+        // build-script step.
+        if fs::read(&path).is_ok_and(|current| current == text.as_bytes()) {
+            return Ok(());
+        }
         let mut tmp = TempFile::create(&self.layout, crate::layout::META_FILE)?;
         tmp.write_parts(&[text.as_bytes()])?;
         tmp.persist(&path, self.now())
