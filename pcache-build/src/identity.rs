@@ -38,6 +38,9 @@ pub(crate) fn code_identity(
         }
     }
     let mut sources = sources.unwrap_or_default();
+    if let Some(dir) = manifest_dir {
+        resolve_relative(&mut sources, dir);
+    }
     sources.sort();
     sources.dedup();
     for path in &sources {
@@ -75,6 +78,23 @@ pub(crate) fn code_identity(
         }
     }
     (hasher.digest128(), problems)
+}
+
+/// Makes relative dep-info paths absolute. rustc writes them relative to
+/// the directory Cargo ran it in — the workspace root, which a build script
+/// (running in its package directory) does not know — so they are resolved
+/// against the nearest ancestor of the package directory where they exist.
+fn resolve_relative(sources: &mut [PathBuf], manifest_dir: &Path) {
+    let mut base: Option<&Path> = None;
+    for path in sources.iter_mut().filter(|p| p.is_relative()) {
+        let found = base
+            .filter(|b| b.join(&*path).exists())
+            .or_else(|| manifest_dir.ancestors().find(|a| a.join(&*path).exists()));
+        if let Some(dir) = found {
+            base = Some(dir);
+            *path = dir.join(&*path);
+        }
+    }
 }
 
 /// The source files and `env-dep` lines of the dep-info file beside the
@@ -166,6 +186,29 @@ mod tests {
             ]
         );
         assert_eq!(env, "GREETING=hi\n");
+    }
+
+    #[test]
+    fn relative_dep_info_paths_resolve_against_the_workspace_root() {
+        let ws = tempfile::tempdir().unwrap();
+        let pkg = ws.path().join("crates/probe");
+        fs::create_dir_all(pkg.join("gen")).unwrap();
+        fs::write(pkg.join("build.rs"), "fn main() {}").unwrap();
+        fs::write(pkg.join("gen/mod.rs"), "").unwrap();
+        let mut sources = vec![
+            PathBuf::from("crates/probe/build.rs"),
+            PathBuf::from("crates/probe/gen/mod.rs"),
+            PathBuf::from("/abs/other.rs"),
+        ];
+        resolve_relative(&mut sources, &pkg);
+        assert_eq!(
+            sources,
+            [
+                pkg.join("build.rs"),
+                pkg.join("gen/mod.rs"),
+                PathBuf::from("/abs/other.rs")
+            ]
+        );
     }
 
     #[test]
