@@ -1,1 +1,103 @@
-fn main() {}
+//! `cargo pcache ls` and `flush` over 10,000 entries in one cache and over
+//! 100 caches × 100 entries, as users run them (including the `cargo
+//! metadata` call that finds the target directory).
+//!
+//! Run with `cargo bench -p cargo-pcache --bench cli`.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use divan::Bencher;
+use pcache_core::{CacheMeta, Key, Store};
+
+fn main() {
+    divan::main();
+}
+
+/// A Cargo project whose target directory holds `caches` × `entries`.
+fn project(caches: usize, entries: usize) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::write(
+        root.join("Cargo.toml"),
+        "[package]\nname = \"app\"\nversion = \"0.1.0\"\nedition = \"2021\"\n",
+    )
+    .unwrap();
+    std::fs::create_dir_all(root.join("src")).unwrap();
+    std::fs::write(root.join("src/lib.rs"), "").unwrap();
+    for c in 0..caches {
+        let name = format!("cache-{c}");
+        let store = Store::open(
+            root.join("target/pcache/app")
+                .join(pcache_core::short_id(&name)),
+        )
+        .unwrap();
+        store
+            .write_meta(&CacheMeta::new(&name).package("app"))
+            .unwrap();
+        for e in 0..entries {
+            store
+                .set(&Key::new(&e).unwrap(), &vec![e as u8; 256])
+                .unwrap();
+        }
+    }
+    let manifest = root.join("Cargo.toml");
+    (dir, manifest)
+}
+
+fn run(manifest: &Path, args: &[&str]) {
+    let mut argv = vec!["cargo-pcache", "pcache"];
+    argv.extend_from_slice(args);
+    argv.extend(["--manifest-path", manifest.to_str().unwrap()]);
+    let mut out = Vec::new();
+    let mut err = Vec::new();
+    assert_eq!(
+        cargo_pcache::run(argv, &mut out, &mut err),
+        ExitCode::SUCCESS
+    );
+}
+
+const SHAPES: [(usize, usize); 2] = [(1, 10_000), (100, 100)];
+
+#[divan::bench(args = SHAPES, sample_count = 20)]
+fn ls(bencher: Bencher, (caches, entries): (usize, usize)) {
+    let (_dir, manifest) = project(caches, entries);
+    bencher.bench(|| run(&manifest, &["ls"]));
+}
+
+#[divan::bench(args = SHAPES, sample_count = 20)]
+fn ls_json_entries(bencher: Bencher, (caches, entries): (usize, usize)) {
+    let (_dir, manifest) = project(caches, entries);
+    bencher.bench(|| run(&manifest, &["ls", "--json", "--entries"]));
+}
+
+/// Nothing is expired: the cost of checking every entry.
+#[divan::bench(args = SHAPES, sample_count = 20)]
+fn flush_nothing_expired(bencher: Bencher, (caches, entries): (usize, usize)) {
+    let (_dir, manifest) = project(caches, entries);
+    bencher.bench(|| run(&manifest, &["flush", "--expiry", "1d"]));
+}
+
+/// Everything is expired: every entry is removed.
+#[divan::bench(args = SHAPES, sample_count = 5)]
+fn flush_everything(bencher: Bencher, (caches, entries): (usize, usize)) {
+    bencher
+        .with_inputs(|| project(caches, entries))
+        .bench_values(|(dir, manifest)| {
+            run(&manifest, &["flush", "--expiry", "0"]);
+            dir
+        });
+}
+
+/// The floor: `cargo metadata --no-deps`, which every command runs first.
+#[divan::bench(sample_count = 20)]
+fn cargo_metadata_alone(bencher: Bencher) {
+    let (_dir, manifest) = project(0, 0);
+    bencher.bench(|| {
+        cargo_metadata::MetadataCommand::new()
+            .manifest_path(&manifest)
+            .no_deps()
+            .exec()
+            .unwrap()
+    });
+}
