@@ -1,5 +1,6 @@
 //! [`CachedIter`]: the iterator [`cached_iter`](crate::cached_iter) returns.
 
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use pcache_core::{StreamReader, StreamWriter};
@@ -10,6 +11,9 @@ use xxhash_rust::xxh3::Xxh3;
 use crate::env::Mode;
 use crate::report::Outcome;
 use crate::step::{self, Prepared, Step};
+
+/// Items decoded ahead on a hit.
+const BATCH: usize = 256;
 
 /// The iterator returned by [`cached_iter`](crate::cached_iter).
 ///
@@ -49,8 +53,16 @@ enum State<T, F, I> {
     Hit {
         // Boxed: the reader and its buffers dwarf the other states.
         reader: Box<StreamReader<T>>,
+        /// Items decoded ahead, a batch at a time (so the clock is read per
+        /// batch, not per item).
+        decoded: VecDeque<T>,
+        /// A decode error met while filling `decoded`, raised once the items
+        /// before it are yielded.
+        failed: Option<pcache_core::Error>,
         produce: Option<F>,
         yielded: u64,
+        /// Time spent in pcache: opening and verifying, then decoding.
+        busy: Duration,
     },
     /// A miss: passing items through and recording them.
     Recording {
@@ -114,8 +126,11 @@ where
             },
             Some(reader) => State::Hit {
                 reader: Box::new(reader),
+                decoded: VecDeque::with_capacity(BATCH),
+                failed: None,
                 produce: Some(produce),
                 yielded: 0,
+                busy: step.elapsed(),
             },
             None => {
                 let writer = prepared
@@ -152,6 +167,16 @@ where
     }
 }
 
+/// The next item, adding the time it took to `busy`: on both paths the
+/// step reports the time spent producing or reading, not the caller's time
+/// spent using the items.
+fn timed_next<I: Iterator>(iter: &mut I, busy: &mut Duration) -> Option<I::Item> {
+    let started = Instant::now();
+    let item = iter.next();
+    *busy += started.elapsed();
+    item
+}
+
 fn timed<F: FnOnce() -> It, It: IntoIterator>(produce: F) -> (It::IntoIter, Duration) {
     let started = Instant::now();
     let inner = produce().into_iter();
@@ -181,42 +206,57 @@ where
         match &mut self.state {
             State::Hit {
                 reader,
+                decoded,
+                failed,
                 produce,
                 yielded,
-            } => match reader.next() {
-                Some(Ok(item)) => {
-                    *yielded += 1;
-                    Some(item)
+                busy,
+            } => {
+                if decoded.is_empty() && failed.is_none() {
+                    let started = Instant::now();
+                    for item in reader.by_ref().take(BATCH) {
+                        match item {
+                            Ok(item) => decoded.push_back(item),
+                            Err(e) => {
+                                *failed = Some(e);
+                                break;
+                            }
+                        }
+                    }
+                    *busy += started.elapsed();
                 }
-                None => {
-                    let info = reader.info().clone();
-                    let elapsed = self.step.as_ref().map_or(Duration::ZERO, Step::elapsed);
+                if let Some(item) = decoded.pop_front() {
+                    *yielded += 1;
+                    return Some(item);
+                }
+                let Some(e) = failed.take() else {
+                    let (size_bytes, saved) =
+                        (reader.info().size_bytes, reader.info().compute_time);
+                    let elapsed = *busy;
                     self.finish(Outcome::Hit {
-                        size_bytes: info.size_bytes,
+                        size_bytes,
                         elapsed,
-                        saved: info.compute_time,
+                        saved,
                         waited: false,
                     });
-                    None
+                    return None;
+                };
+                // The checksum passed but an item does not decode: produce
+                // afresh and skip what was already yielded.
+                let skip = *yielded;
+                let produce = produce.take();
+                self.warn(e);
+                let Some(produce) = produce else {
+                    self.state = State::Done;
+                    return None;
+                };
+                let (mut inner, busy) = timed(produce);
+                if skip > 0 {
+                    inner.nth(usize::try_from(skip - 1).unwrap_or(usize::MAX));
                 }
-                Some(Err(e)) => {
-                    // The checksum passed but an item does not decode: produce
-                    // afresh and skip what was already yielded.
-                    let skip = *yielded;
-                    let produce = produce.take();
-                    self.warn(e);
-                    let Some(produce) = produce else {
-                        self.state = State::Done;
-                        return None;
-                    };
-                    let (mut inner, busy) = timed(produce);
-                    if skip > 0 {
-                        inner.nth(usize::try_from(skip - 1).unwrap_or(usize::MAX));
-                    }
-                    self.state = State::Passing { inner, busy };
-                    self.next()
-                }
-            },
+                self.state = State::Passing { inner, busy };
+                self.next()
+            }
             State::Recording {
                 inner,
                 writer,
@@ -258,40 +298,33 @@ where
                 stored,
                 fresh,
                 busy,
-            } => {
-                let started = Instant::now();
-                let item = inner.next();
-                *busy += started.elapsed();
-                match item {
-                    Some(item) => {
-                        match pcache_core::value_digest(&item) {
-                            Ok(d) => fresh.update(&d.to_le_bytes()),
-                            Err(e) => self.warn(e.into()),
-                        }
-                        Some(item)
+            } => match timed_next(inner, busy) {
+                Some(item) => {
+                    match pcache_core::value_digest(&item) {
+                        Ok(d) => fresh.update(&d.to_le_bytes()),
+                        Err(e) => self.warn(e.into()),
                     }
-                    None => {
-                        let (stored, computed, busy) = (*stored, fresh.digest128(), *busy);
-                        if stored != computed {
-                            let name = self
-                                .step
-                                .as_ref()
-                                .map(|s| s.name().to_owned())
-                                .unwrap_or_default();
-                            step::verify_failed(&name, stored, computed);
-                        }
-                        self.finish(Outcome::Verified {
-                            size_bytes: 0,
-                            computed: busy,
-                        });
-                        None
-                    }
+                    Some(item)
                 }
-            }
+                None => {
+                    let (stored, computed, busy) = (*stored, fresh.digest128(), *busy);
+                    if stored != computed {
+                        let name = self
+                            .step
+                            .as_ref()
+                            .map(|s| s.name().to_owned())
+                            .unwrap_or_default();
+                        step::verify_failed(&name, stored, computed);
+                    }
+                    self.finish(Outcome::Verified {
+                        size_bytes: 0,
+                        computed: busy,
+                    });
+                    None
+                }
+            },
             State::Passing { inner, busy } => {
-                let started = Instant::now();
-                let item = inner.next();
-                *busy += started.elapsed();
+                let item = timed_next(inner, busy);
                 if item.is_none() {
                     let computed = *busy;
                     let mode = self.step.as_ref().map(Step::mode);
@@ -312,7 +345,13 @@ where
 
     fn size_hint(&self) -> (usize, Option<usize>) {
         match &self.state {
-            State::Hit { reader, .. } => reader.size_hint(),
+            State::Hit {
+                reader, decoded, ..
+            } => {
+                let (lo, hi) = reader.size_hint();
+                let n = decoded.len();
+                (lo.saturating_add(n), hi.and_then(|h| h.checked_add(n)))
+            }
             State::Recording { inner, .. }
             | State::Verifying { inner, .. }
             | State::Passing { inner, .. } => inner.size_hint(),

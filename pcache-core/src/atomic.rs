@@ -61,7 +61,13 @@ impl TempFile {
     /// Writes all of `parts`, in order, with as few system calls as possible.
     pub(crate) fn write_parts(&mut self, parts: &[&[u8]]) -> Result<()> {
         let path = self.path.clone();
-        let mut slices: Vec<IoSlice<'_>> = parts.iter().map(|p| IoSlice::new(p)).collect();
+        // An empty slice would make `write_vectored` return 0, which reads
+        // as `WriteZero`.
+        let mut slices: Vec<IoSlice<'_>> = parts
+            .iter()
+            .filter(|p| !p.is_empty())
+            .map(|p| IoSlice::new(p))
+            .collect();
         let mut slices = &mut slices[..];
         let file = self.file();
         while !slices.is_empty() {

@@ -2,7 +2,7 @@
 //! and read back lazily, in constant memory on both sides.
 
 use std::fs::File;
-use std::io::{BufReader, Seek, SeekFrom, Write};
+use std::io::{Seek, SeekFrom, Write};
 use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -105,7 +105,10 @@ impl Store {
                     expired: false,
                     corrupt: None,
                 },
-                de: rmp_serde::Deserializer::new(BufReader::with_capacity(BLOCK, file)),
+                file,
+                block: Vec::with_capacity(BLOCK),
+                pos: 0,
+                exhausted: false,
                 remaining: header.items,
                 path,
                 _item: PhantomData,
@@ -226,10 +229,20 @@ impl StreamWriter {
 }
 
 /// Reads a stream entry's items lazily; see [`Store::stream_reader`].
+///
+/// Items are decoded from an in-memory block refilled from the file as they
+/// cross its end: decoding from a byte slice runs std's precompiled `Read`
+/// for `&[u8]`, fast even when this crate is built without optimizations,
+/// and memory stays one block (or the largest item) whatever the count.
 #[derive(Debug)]
 pub struct StreamReader<T> {
     info: EntryInfo,
-    de: rmp_serde::Deserializer<rmp_serde::decode::ReadReader<BufReader<File>>>,
+    file: File,
+    block: Vec<u8>,
+    /// Decoded up to here in `block`.
+    pos: usize,
+    /// Whether the file has been read to its end.
+    exhausted: bool,
     remaining: u64,
     path: PathBuf,
     _item: PhantomData<fn() -> T>,
@@ -252,6 +265,39 @@ impl<T> StreamReader<T> {
     }
 }
 
+impl<T> StreamReader<T> {
+    /// Moves the undecoded tail to the front of the block and reads more
+    /// (at least doubling the block when one item fills it).
+    fn refill(&mut self) -> Result<()> {
+        self.block.drain(..self.pos);
+        self.pos = 0;
+        let len = self.block.len();
+        let want = if len < BLOCK { BLOCK } else { len * 2 };
+        self.block.resize(want, 0);
+        let n = read::read_up_to(&mut self.file, &mut self.block[len..])
+            .op("read entry", &self.path)?;
+        self.block.truncate(len + n);
+        self.exhausted = n < want - len;
+        Ok(())
+    }
+
+    fn decode_error(&mut self, source: rmp_serde::decode::Error) -> Error {
+        // The checksum passed, so the items are not of type `T`.
+        self.remaining = 0;
+        Error::Decode {
+            path: self.path.clone(),
+            type_name: std::any::type_name::<T>(),
+            source,
+        }
+    }
+}
+
+/// Whether decoding failed only because the item runs past the block.
+fn ran_out(e: &rmp_serde::decode::Error) -> bool {
+    use rmp_serde::decode::Error as E;
+    matches!(e, E::InvalidMarkerRead(io) | E::InvalidDataRead(io) if io.kind() == std::io::ErrorKind::UnexpectedEof)
+}
+
 impl<T: DeserializeOwned> Iterator for StreamReader<T> {
     type Item = Result<T>;
 
@@ -259,19 +305,22 @@ impl<T: DeserializeOwned> Iterator for StreamReader<T> {
         if self.remaining == 0 {
             return None;
         }
-        match T::deserialize(&mut self.de) {
-            Ok(item) => {
-                self.remaining -= 1;
-                Some(Ok(item))
-            }
-            Err(source) => {
-                // The checksum passed, so the items are not of type `T`.
-                self.remaining = 0;
-                Some(Err(Error::Decode {
-                    path: self.path.clone(),
-                    type_name: std::any::type_name::<T>(),
-                    source,
-                }))
+        loop {
+            let mut rest = &self.block[self.pos..];
+            let before = rest.len();
+            match T::deserialize(&mut rmp_serde::Deserializer::new(&mut rest)) {
+                Ok(item) => {
+                    self.pos += before - rest.len();
+                    self.remaining -= 1;
+                    return Some(Ok(item));
+                }
+                Err(e) if ran_out(&e) && !self.exhausted => {
+                    if let Err(e) = self.refill() {
+                        self.remaining = 0;
+                        return Some(Err(e));
+                    }
+                }
+                Err(e) => return Some(Err(self.decode_error(e))),
             }
         }
     }

@@ -583,3 +583,36 @@ fn crc32fast_hash(bytes: &[u8]) -> u32 {
     }
     !crc
 }
+
+#[test]
+fn stream_items_larger_than_the_read_block_round_trip() {
+    let (_dir, store) = store();
+    let key = Key::new("big items").unwrap();
+    let mut writer = store.stream_writer(&key).unwrap();
+    let items: Vec<String> = (0..20).map(|i| "x".repeat(1000 + i * 50_000)).collect();
+    for item in &items {
+        writer.push(item).unwrap();
+    }
+    writer.commit(Duration::ZERO).unwrap();
+    let read: Vec<String> = store
+        .stream_reader::<String>(&key)
+        .unwrap()
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(read, items);
+}
+
+#[test]
+fn a_stream_read_as_the_wrong_type_is_a_decode_error_not_garbage() {
+    let (_dir, store) = store();
+    let key = Key::new("typed").unwrap();
+    let mut writer = store.stream_writer(&key).unwrap();
+    for i in 0..10u32 {
+        writer.push(&format!("item {i}")).unwrap();
+    }
+    writer.commit(Duration::ZERO).unwrap();
+    let mut reader = store.stream_reader::<u64>(&key).unwrap().unwrap();
+    assert!(matches!(reader.next(), Some(Err(Error::Decode { .. }))));
+    assert!(reader.next().is_none());
+}
