@@ -117,16 +117,27 @@ fn dep_info_of(exe: &Path) -> Option<(Vec<PathBuf>, String)> {
 /// Parses a Makefile-style dep-info file. rustc lists every dependency once
 /// more as its own rule (`path:`), which is the easy line to pick out; env
 /// dependencies are `# env-dep:NAME=value` comments.
+///
+/// What clippy-driver adds when `cargo clippy` compiles the build script —
+/// its arguments and configuration, and the manifest it reads lints from —
+/// is left out: it does not change the build script's code, and keeping it
+/// would give clippy runs and builds different identities.
 pub(crate) fn parse_dep_info(text: &str) -> (Vec<PathBuf>, String) {
     let mut deps = Vec::new();
     let mut env = String::new();
     for (i, line) in text.lines().enumerate() {
         if let Some(dep) = line.strip_prefix("# env-dep:") {
-            env.push_str(dep);
-            env.push('\n');
+            if !dep.starts_with("CLIPPY_") {
+                env.push_str(dep);
+                env.push('\n');
+            }
         } else if i > 0 && !line.starts_with('#') {
             if let Some(path) = line.strip_suffix(':') {
-                deps.push(PathBuf::from(path.replace("\\ ", " ")));
+                let path = PathBuf::from(path.replace("\\ ", " "));
+                let name = path.file_name().and_then(|n| n.to_str());
+                if !matches!(name, Some("Cargo.toml" | "clippy.toml" | ".clippy.toml")) {
+                    deps.push(path);
+                }
             }
         }
     }
@@ -209,6 +220,15 @@ mod tests {
                 PathBuf::from("/abs/other.rs")
             ]
         );
+    }
+
+    #[test]
+    fn clippy_builds_share_the_identity_of_plain_builds() {
+        let build = "/t/x: build.rs\n\n/t/x.d: build.rs\n\nbuild.rs:\n";
+        let clippy = "/t/x: build.rs Cargo.toml\n\n/t/x.d: build.rs Cargo.toml\n\n\
+                      build.rs:\nCargo.toml:\n\n# env-dep:CLIPPY_ARGS=-D__CLIPPY_HACKERY__warnings\n\
+                      # env-dep:CLIPPY_CONF_DIR=/p\n";
+        assert_eq!(parse_dep_info(build), parse_dep_info(clippy));
     }
 
     #[test]
