@@ -33,9 +33,11 @@ pub struct EnvInput {
 /// The content of the file at `path`, as a key input. Prints
 /// `cargo:rerun-if-changed=<path>`.
 ///
-/// The key follows the file's bytes (and the path as written), not its
-/// modification time. A missing file is an input too (distinct from any
-/// content), and a warning.
+/// The key follows the file's bytes, not its modification time and not its
+/// path: a file generated into `OUT_DIR` (which differs between profiles)
+/// keys the same wherever it is. A step whose output depends on the path
+/// itself should add the path to its inputs. A missing file is an input too
+/// (distinct from any content), and a warning.
 ///
 /// ```no_run
 /// // build.rs
@@ -61,8 +63,9 @@ pub fn file(path: impl AsRef<Path>) -> FileInput {
 /// Prints `cargo:rerun-if-changed=<path>` (which Cargo applies to the whole
 /// tree).
 ///
-/// Paths and contents are hashed in sorted order, so the key does not depend
-/// on directory listing order; symlinks count by their target, not followed.
+/// Paths relative to the directory and contents are hashed in sorted order,
+/// so the key does not depend on directory listing order or on where the
+/// directory is; symlinks count by their target, not followed.
 pub fn dir(path: impl AsRef<Path>) -> DirInput {
     let path = path.as_ref().to_owned();
     report::emit(&format!("cargo:rerun-if-changed={}", path.display()));
@@ -126,13 +129,13 @@ fn hash_tree(root: &Path, dir: &Path, hasher: &mut Xxh3) -> Result<(), (PathBuf,
 
 impl Serialize for FileInput {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        ("file", self.path.to_string_lossy(), self.digest).serialize(s)
+        ("file", self.digest).serialize(s)
     }
 }
 
 impl Serialize for DirInput {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        ("dir", self.path.to_string_lossy(), self.digest).serialize(s)
+        ("dir", self.digest).serialize(s)
     }
 }
 
@@ -156,6 +159,13 @@ mod tests {
         assert_eq!(Key::new(&file(&path)).unwrap(), a);
         fs::write(&path, "int b;").unwrap();
         assert_ne!(Key::new(&file(&path)).unwrap(), a);
+        // The same bytes elsewhere are the same input.
+        let copy = dir.path().join("copy.h");
+        fs::write(&copy, "int b;").unwrap();
+        assert_eq!(
+            Key::new(&file(&copy)).unwrap(),
+            Key::new(&file(&path)).unwrap()
+        );
         fs::remove_file(&path).unwrap();
         assert_eq!(file(&path).digest, None);
     }

@@ -29,7 +29,10 @@ fn main() -> ExitCode {
 }
 
 fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap_or(Path::new(".")).to_owned()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap_or(Path::new("."))
+        .to_owned()
 }
 
 fn demo() -> Result<(), String> {
@@ -55,7 +58,10 @@ fn demo() -> Result<(), String> {
     println!();
     println!("Touched examples/tables/build.rs and rebuilt, twice. The build script said:");
     for (attempt, step, wall) in &runs {
-        println!("  {attempt:<6}  pcache: {step}   (cargo build: {})", seconds(*wall));
+        println!(
+            "  {attempt:<6}  pcache: {step}   (cargo build: {})",
+            seconds(*wall)
+        );
     }
     println!();
     println!("$ cargo pcache ls -p {PACKAGE}");
@@ -72,7 +78,8 @@ fn cargo(root: &Path, args: &[&str]) -> Result<String, String> {
         .env_remove("PCACHE")
         .output()
         .map_err(|e| format!("failed to run `{cargo}`: {e}"))?;
-    let text = String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
+    let text =
+        String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
     if !out.status.success() {
         return Err(format!("`cargo {}` failed:\n{text}", args.join(" ")));
     }
@@ -84,7 +91,10 @@ fn pcache(root: &Path, args: &[&str]) -> Result<(), String> {
     let manifest = root.join("Cargo.toml");
     let mut argv = vec!["cargo-pcache", "pcache"];
     argv.extend_from_slice(args);
-    argv.extend(["--manifest-path", manifest.to_str().ok_or("non-UTF-8 path")?]);
+    argv.extend([
+        "--manifest-path",
+        manifest.to_str().ok_or("non-UTF-8 path")?,
+    ]);
     let status = cargo_pcache::run(argv, &mut std::io::stdout(), &mut std::io::stderr());
     if status == ExitCode::SUCCESS {
         Ok(())
