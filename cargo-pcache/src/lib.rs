@@ -127,3 +127,8 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
         .filter_map(|c| c.downcast_ref::<io::Error>())
         .any(|e| e.kind() == io::ErrorKind::BrokenPipe)
 }
+
+/// This crate's README code blocks, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct CrateReadmeDoctests;

@@ -9,21 +9,21 @@ use xxhash_rust::xxh3::Xxh3;
 
 use crate::report::{self, Problem};
 
-/// A file's content as a key input; see [`file`].
+/// A file's content as a key input; see [`file()`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileInput {
     path: PathBuf,
     digest: Option<u128>,
 }
 
-/// A directory tree's content as a key input; see [`dir`].
+/// A directory tree's content as a key input; see [`dir()`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DirInput {
     path: PathBuf,
     digest: u128,
 }
 
-/// An environment variable's value as a key input; see [`env`].
+/// An environment variable's value as a key input; see [`env()`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EnvInput {
     name: String,

@@ -85,7 +85,7 @@
 //! `build.rs` recomputes; touching it does not; upgrading `bindgen`
 //! recomputes. [`Cache::code_independent`] opts out.
 //!
-//! The input helpers [`file`], [`dir`] and [`env`] put contents and values
+//! The input helpers [`file()`], [`dir()`] and [`env()`] put contents and values
 //! into the key and print the matching `cargo:rerun-if-…` line.
 //!
 //! # Options
@@ -142,6 +142,11 @@ mod session;
 mod step;
 
 use std::path::Path;
+
+/// The repository README's code blocks, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -234,3 +239,8 @@ where
 {
     Cache::new(name).cached_files(inputs, dest, generate)
 }
+
+/// This crate's README code blocks, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct CrateReadmeDoctests;

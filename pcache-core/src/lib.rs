@@ -107,3 +107,8 @@ pub use stream::{StreamReader, StreamWriter};
 
 /// The name of the metadata file in every cache directory.
 pub const META_FILE: &str = layout::META_FILE;
+
+/// This crate's README code blocks, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct CrateReadmeDoctests;
