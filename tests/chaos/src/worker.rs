@@ -1,0 +1,353 @@
+//! One worker process: loops over a few keys doing every store operation,
+//! checking every value it reads, until `<dir>/stop` appears.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, Instant, SystemTime};
+
+use pcache_core::{Error, Key, Store};
+use serde::{Deserialize, Serialize};
+
+use crate::{Counts, Rng};
+
+/// Keys per kind of entry: few, so workers collide constantly.
+pub(crate) const KEYS: u32 = 12;
+
+/// A stored value: its payload is a function of (key, version), so a reader
+/// can tell a whole value from a torn, mixed or garbled one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Value {
+    key: u32,
+    version: u64,
+    #[serde(with = "serde_bytes")]
+    payload: Vec<u8>,
+}
+
+fn payload(key: u32, version: u64) -> Vec<u8> {
+    // Mostly small, sometimes 1 MiB: a wide window for kills mid-write.
+    let len = (version % 17) as usize * 997 + if version % 23 == 0 { 1 << 20 } else { 0 };
+    (0..len)
+        .map(|i| {
+            (i as u64)
+                .wrapping_mul(31)
+                .wrapping_add(u64::from(key) * 7 + version) as u8
+        })
+        .collect()
+}
+
+fn value(key: u32, version: u64) -> Value {
+    Value {
+        key,
+        version,
+        payload: payload(key, version),
+    }
+}
+
+fn is_whole(v: &Value) -> bool {
+    v.payload == payload(v.key, v.version)
+}
+
+/// Stream items: (key, version, index), `items(version)` of them.
+type Item = (u32, u64, u32);
+
+fn items(version: u64) -> u32 {
+    50 + (version % 2000) as u32
+}
+
+struct Worker {
+    store: Store,
+    rng: Rng,
+    counts: Counts,
+}
+
+impl Worker {
+    fn wrong(&self, what: String) -> ! {
+        eprintln!("WRONG {what}");
+        std::process::exit(3);
+    }
+
+    fn check(&mut self, requested: u32, v: &Value) {
+        if v.key != requested || !is_whole(v) {
+            self.wrong(format!(
+                "value for key {requested}: key {} version {} ({} bytes)",
+                v.key,
+                v.version,
+                v.payload.len()
+            ));
+        }
+        self.counts.verified += 1;
+    }
+
+    fn error(&mut self, e: &Error) {
+        match e {
+            Error::Corrupt { .. } | Error::Decode { .. } => self.counts.corrupt += 1,
+            // A concurrent clear or flush removed the file between steps.
+            Error::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
+                self.counts.misses += 1;
+            }
+            other => eprintln!("store error (not a failure): {other}"),
+        }
+    }
+
+    fn step(&mut self) {
+        let key = self.rng.below(u64::from(KEYS)) as u32;
+        let version = self.rng.next() % 1_000_000;
+        let k = Key::new(&("value", key)).expect("serializable");
+        let sk = Key::new(&("stream", key)).expect("serializable");
+        match self.rng.below(100) {
+            0..=24 => {
+                let fetched = self.store.get_or_compute(&k, || value(key, version));
+                for e in &fetched.errors {
+                    self.error(e);
+                }
+                self.check(key, &fetched.value);
+            }
+            25..=39 => {
+                if let Err(e) = self.store.set(&k, &value(key, version)) {
+                    self.error(&e);
+                }
+            }
+            40..=59 => match self.store.get::<Value>(&k) {
+                Ok(Some(v)) => self.check(key, &v),
+                Ok(None) => self.counts.misses += 1,
+                Err(e) => self.error(&e),
+            },
+            60..=64 => {
+                let _ = self.store.remove(&k);
+            }
+            65..=66 => {
+                if let Err(e) = self.store.flush() {
+                    self.error(&e);
+                }
+            }
+            67 => {
+                if let Err(e) = self.store.clear() {
+                    self.error(&e);
+                }
+            }
+            68..=75 => self.write_stream(&sk, key, version),
+            76..=85 => self.read_stream(&sk, key),
+            86..=93 => {
+                let v: Value = pcache_build::Cache::new(format!("value-{key}"))
+                    .expiry(Duration::from_secs(2))
+                    .cached(key, || value(key, version));
+                self.check(key, &v);
+            }
+            _ => {
+                let mut next = 0u32;
+                let mut seen_version = None;
+                let iter = pcache_build::cached_iter(&format!("items-{key}"), key, || {
+                    (0..items(version)).map(move |i| (key, version, i))
+                });
+                for (k2, v2, i) in iter {
+                    if k2 != key || i != next || *seen_version.get_or_insert(v2) != v2 {
+                        self.wrong(format!(
+                            "cached_iter item for key {key}: ({k2}, {v2}, {i}) at {next}"
+                        ));
+                    }
+                    next += 1;
+                }
+                if seen_version.is_some_and(|v| items(v) != next) {
+                    self.wrong(format!(
+                        "cached_iter for key {key} ended after {next} items"
+                    ));
+                }
+                self.counts.stream_items += u64::from(next);
+                self.counts.verified += 1;
+            }
+        }
+        self.counts.ops += 1;
+    }
+
+    fn write_stream(&mut self, sk: &Key, key: u32, version: u64) {
+        let mut writer = match self.store.stream_writer(sk) {
+            Ok(w) => w,
+            Err(e) => return self.error(&e),
+        };
+        let n = items(version);
+        // Sometimes abandon the write midway: nothing may become visible.
+        let stop_at = if self.rng.below(10) == 0 {
+            self.rng.below(u64::from(n)) as u32
+        } else {
+            n
+        };
+        for i in 0..stop_at {
+            if let Err(e) = writer.push(&(key, version, i)) {
+                return self.error(&e);
+            }
+        }
+        if stop_at == n {
+            if let Err(e) = writer.commit(Duration::ZERO) {
+                self.error(&e);
+            }
+        }
+    }
+
+    fn read_stream(&mut self, sk: &Key, key: u32) {
+        let reader = match self.store.stream_reader::<Item>(sk) {
+            Ok(Some(r)) => r,
+            Ok(None) => {
+                self.counts.misses += 1;
+                return;
+            }
+            Err(e) => return self.error(&e),
+        };
+        let expected = reader.len();
+        let mut next = 0u32;
+        let mut version = None;
+        for item in reader {
+            match item {
+                Ok((k2, v2, i)) if k2 == key && i == next && *version.get_or_insert(v2) == v2 => {
+                    next += 1
+                }
+                Ok(other) => self.wrong(format!("stream item for key {key}: {other:?} at {next}")),
+                Err(e) => return self.error(&e),
+            }
+        }
+        if u64::from(next) != expected || version.is_some_and(|v| items(v) != next) {
+            self.wrong(format!("stream for key {key}: {next} of {expected} items"));
+        }
+        self.counts.stream_items += u64::from(next);
+        self.counts.verified += 1;
+    }
+}
+
+pub(crate) fn main(dir: PathBuf, seed: u64) -> ExitCode {
+    // SAFETY: set before any thread starts and before pcache-build reads it.
+    unsafe { std::env::set_var("PCACHE_DIR", dir.join("build")) };
+    let store = match Store::open(dir.join("core")) {
+        Ok(store) => store.with_expiry(Some(Duration::from_secs(2))),
+        Err(e) => {
+            eprintln!("worker: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut worker = Worker {
+        store,
+        rng: Rng::new(seed),
+        counts: Counts::default(),
+    };
+    let stop = dir.join("stop");
+    let mut reported = Instant::now();
+    loop {
+        worker.step();
+        if reported.elapsed() > Duration::from_millis(50) {
+            report(&worker.counts);
+            reported = Instant::now();
+            if stop.exists() {
+                break;
+            }
+        }
+    }
+    report(&worker.counts);
+    ExitCode::SUCCESS
+}
+
+fn report(c: &Counts) {
+    eprintln!(
+        "chaos-progress {} {} {} {} {}",
+        c.ops, c.verified, c.misses, c.corrupt, c.stream_items
+    );
+}
+
+/// Every cache directory of the run.
+fn stores(dir: &Path) -> Vec<Store> {
+    let mut dirs = vec![dir.join("core")];
+    for package in read_dirs(&dir.join("build")) {
+        dirs.extend(read_dirs(&package));
+    }
+    dirs.into_iter().map(Store::at).collect()
+}
+
+fn read_dirs(dir: &Path) -> Vec<PathBuf> {
+    std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.path())
+                .filter(|p| p.is_dir())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Reads back every entry left: each must be whole or detected as corrupt.
+/// Returns how many were verified whole.
+pub(crate) fn verify_all(dir: &Path) -> Result<u64, String> {
+    let mut verified = 0;
+    for store in stores(dir) {
+        for entry in store.entries().map_err(|e| e.to_string())? {
+            match store.get::<Value>(&entry.key) {
+                Ok(Some(v)) if is_whole(&v) => verified += 1,
+                Ok(Some(v)) => {
+                    return Err(format!("final check: torn value {} v{}", v.key, v.version));
+                }
+                Ok(None) | Err(Error::Corrupt { .. } | Error::Decode { .. }) => {
+                    // A stream entry, or one corrupted at the very end.
+                    if let Ok(Some(reader)) = store.stream_reader::<Item>(&entry.key) {
+                        let n = reader.len();
+                        let all: Result<Vec<Item>, _> = reader.collect();
+                        match all {
+                            Ok(items)
+                                if items.len() as u64 == n
+                                    && items.iter().enumerate().all(|(i, it)| it.2 == i as u32) =>
+                            {
+                                verified += 1
+                            }
+                            Ok(_) => {
+                                return Err(format!(
+                                    "final check: bad stream {}",
+                                    entry.path.display()
+                                ));
+                            }
+                            Err(_) => {}
+                        }
+                    }
+                }
+                Err(e) => return Err(format!("final check: {e}")),
+            }
+        }
+    }
+    Ok(verified)
+}
+
+/// Flushes every cache as of two hours from now, sweeping the temporary
+/// files of killed writers and unheld lock files. Returns what was swept.
+pub(crate) fn sweep(dir: &Path) -> (u64, u64) {
+    let (mut temps, mut locks) = (0, 0);
+    for store in stores(dir) {
+        let before = store.scan().unwrap_or_default();
+        let later = store.with_clock(|| SystemTime::now() + Duration::from_secs(7200));
+        let _ = later.flush();
+        let after = later.scan().unwrap_or_default();
+        temps += before.temps.len().saturating_sub(after.temps.len()) as u64;
+        locks += before.locks.len().saturating_sub(after.locks.len()) as u64;
+    }
+    (temps, locks)
+}
+
+/// Entry files (not metadata, locks or temporary files).
+pub(crate) fn entry_files(dir: &Path) -> Vec<PathBuf> {
+    all_files(dir)
+        .into_iter()
+        .filter(|p| {
+            let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            name.parse::<Key>().is_ok()
+        })
+        .collect()
+}
+
+pub(crate) fn all_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let path = entry.path();
+            match entry.file_type() {
+                Ok(t) if t.is_dir() => stack.push(path),
+                Ok(_) => out.push(path),
+                Err(_) => {}
+            }
+        }
+    }
+    out
+}
