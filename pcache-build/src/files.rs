@@ -472,4 +472,90 @@ mod tests {
         ));
         assert!(!outside.path().join("x").exists());
     }
+
+    mod properties {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        /// Mostly ordinary names, so most trees are accepted and restored;
+        /// sometimes a part that must be rejected.
+        fn path_part() -> impl Strategy<Value = String> {
+            prop_oneof![
+                12 => prop::sample::select(vec!["a", "b", "d.rs"]),
+                1 => prop::sample::select(vec!["..", ".", "", "/", "\\", "c:", "\0"]),
+            ]
+            .prop_map(str::to_owned)
+        }
+
+        fn path() -> impl Strategy<Value = String> {
+            prop::collection::vec(path_part(), 1..5).prop_map(|parts| parts.join("/"))
+        }
+
+        fn node() -> impl Strategy<Value = Node> {
+            prop_oneof![
+                path().prop_map(|path| Node::Dir { path }),
+                (
+                    path(),
+                    any::<bool>(),
+                    prop::collection::vec(any::<u8>(), 0..8)
+                )
+                    .prop_map(|(path, executable, bytes)| Node::File {
+                        path,
+                        executable,
+                        contents: ByteBuf::from(bytes),
+                    }),
+                (path(), path()).prop_map(|(path, target)| Node::Symlink { path, target }),
+            ]
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+            /// Whatever a stored tree holds, restoring it writes nothing
+            /// outside the destination.
+            #[test]
+            fn no_stored_tree_writes_outside_its_destination(nodes in prop::collection::vec(node(), 0..8)) {
+                let bytes = rmp_serde::to_vec(&nodes).unwrap();
+                let Ok(tree) = rmp_serde::from_slice::<Tree>(&bytes) else {
+                    prop_assert!(validate(&nodes).is_err());
+                    return Ok(());
+                };
+                let root = tempfile::tempdir().unwrap();
+                let dest = root.path().join("sandbox/dest");
+                fs::create_dir_all(&dest).unwrap();
+                let _ = restore(&tree, &dest, true);
+                let outside: Vec<_> = walk(root.path())
+                    .into_iter()
+                    .filter(|p| !p.starts_with(&dest) && p != &dest && !dest.starts_with(p))
+                    .collect();
+                prop_assert!(outside.is_empty(), "{outside:?} from {nodes:?}");
+                for link in walk(&dest).into_iter().filter(|p| p.is_symlink()) {
+                    let resolved = fs::canonicalize(&link);
+                    if let Ok(resolved) = resolved {
+                        let dest = fs::canonicalize(&dest).unwrap();
+                        prop_assert!(resolved.starts_with(&dest), "{link:?} -> {resolved:?}");
+                    }
+                }
+            }
+
+            #[test]
+            fn arbitrary_bytes_never_decode_into_an_unsafe_tree(bytes in prop::collection::vec(any::<u8>(), 0..256)) {
+                if let Ok(tree) = rmp_serde::from_slice::<Tree>(&bytes) {
+                    prop_assert!(validate(&tree.nodes).is_ok());
+                }
+            }
+        }
+
+        fn walk(dir: &Path) -> Vec<PathBuf> {
+            let mut out = Vec::new();
+            for entry in fs::read_dir(dir).into_iter().flatten().flatten() {
+                let path = entry.path();
+                if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                    out.extend(walk(&path));
+                }
+                out.push(path);
+            }
+            out
+        }
+    }
 }
