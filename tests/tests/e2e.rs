@@ -442,3 +442,102 @@ fn cargo_pcache_lists_and_clears_what_a_real_build_stored() {
     assert!(out.contains("Deleted 3 caches"), "{out}");
     assert!(!f.cache_root().exists());
 }
+
+#[cfg(target_os = "linux")]
+#[test]
+fn a_full_disk_gives_a_green_build_with_one_warning_per_failing_step() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return eprintln!("skipped: needs root to mount a tmpfs");
+    }
+    let mount_point = tempfile::tempdir().unwrap();
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=64k", "tmpfs"])
+        .arg(mount_point.path())
+        .status();
+    if !mounted.is_ok_and(|s| s.success()) {
+        return eprintln!("skipped: cannot mount a tmpfs here");
+    }
+    struct Unmount<'a>(&'a Path);
+    impl Drop for Unmount<'_> {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount").arg(self.0).status();
+        }
+    }
+    let _unmount = Unmount(mount_point.path());
+    let f = Fixture::new("enospc");
+    let dir = mount_point.path().to_str().unwrap();
+    // `rows` (87 KiB) and `big` (4 MiB) cannot fit in 64 KiB; `table` and
+    // `generated` can.
+    let build = f.build(&[("PCACHE_DIR", dir), ("FIXTURE_MODE", "big")]);
+    let warnings = build.pcache_warnings();
+    assert_eq!(warnings.len(), 2, "{warnings:#?}");
+    for step in ["rows", "big"] {
+        let line = warnings
+            .iter()
+            .find(|w| w.contains(&format!("pcache: {step}: ")))
+            .unwrap();
+        assert!(line.contains("No space left on device"), "{line}");
+    }
+    let again = f.build(&[
+        ("PCACHE_DIR", dir),
+        ("FIXTURE_MODE", "big"),
+        ("FIXTURE_RERUN", "1"),
+    ]);
+    assert!(again.has_step("hit table"), "{:?}", again.steps());
+    assert_eq!(
+        (f.count("table"), f.count("rows"), f.count("big")),
+        (1, 2, 2)
+    );
+    for out in f.out_dirs("debug") {
+        assert_generated_tree(&out);
+    }
+}
+
+#[test]
+fn cargo_pcache_clear_and_delete_racing_builds_never_break_them() {
+    let f = Fixture::new("race");
+    f.build(&[]);
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let mut i = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let verb = if i % 2 == 0 { "clear" } else { "delete" };
+                let (status, _) = cargo_pcache(&f, &[verb, "-q", "-p", &f.package]);
+                assert_eq!(status, std::process::ExitCode::SUCCESS);
+                i += 1;
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        });
+        for rerun in 1..=5 {
+            let build = f.build(&[("FIXTURE_RERUN", &rerun.to_string())]);
+            assert!(build.success);
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    });
+    for out in f.out_dirs("debug") {
+        assert_generated_tree(&out);
+    }
+}
+
+#[test]
+fn in_a_workspace_editing_a_member_build_script_recomputes_and_touching_does_not() {
+    let f = Fixture::in_workspace("member");
+    f.build(&[]);
+    assert_counts(&f, 1);
+    let build_rs = f.root().join("pkg/build.rs");
+    touch(&build_rs);
+    let touched = f.build(&[]);
+    assert!(touched.has_step("hit table"), "{:?}", touched.steps());
+    assert!(
+        touched.pcache_warnings().is_empty(),
+        "{:?}",
+        touched.pcache_warnings()
+    );
+    let mut code = fs::read_to_string(&build_rs).unwrap();
+    code.push_str("\n// edited\n");
+    fs::write(&build_rs, code).unwrap();
+    f.build(&[]);
+    assert_counts(&f, 2);
+}

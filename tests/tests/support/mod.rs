@@ -31,6 +31,29 @@ impl Fixture {
         Fixture::with_target(name, shared_target())
     }
 
+    /// A fixture that is a member (`pkg/`) of a workspace rooted in its
+    /// directory, as most real crates are: rustc then records the build
+    /// script's sources relative to the workspace root.
+    pub fn in_workspace(name: &str) -> Fixture {
+        let f = Fixture::with_target(name, shared_target());
+        let root = f.root();
+        let pkg = root.join("pkg");
+        fs::create_dir_all(&pkg).unwrap();
+        for entry in ["Cargo.toml", "build.rs", "build_support", "src"] {
+            fs::rename(root.join(entry), pkg.join(entry)).unwrap();
+        }
+        let manifest = fs::read_to_string(pkg.join("Cargo.toml"))
+            .unwrap()
+            .replace("\n[workspace]\n", "\n");
+        fs::write(pkg.join("Cargo.toml"), manifest).unwrap();
+        fs::write(
+            root.join("Cargo.toml"),
+            "[workspace]\nmembers = [\"pkg\"]\nresolver = \"2\"\n",
+        )
+        .unwrap();
+        f
+    }
+
     pub fn with_target(name: &str, target: PathBuf) -> Fixture {
         let dir = tempfile::Builder::new()
             .prefix(&format!("fixture-{name}-"))
