@@ -492,3 +492,49 @@ fn ls_and_flush_are_safe_beside_a_concurrent_writer() {
         assert!(entry.corrupt.is_none(), "{entry:?}");
     }
 }
+
+/// Runs the binary on a pseudo-terminal (util-linux `script`), returning
+/// everything it wrote there; `None` where `script` is missing.
+fn on_terminal(p: &Project, args: &str, env: &[(&str, &str)]) -> Option<String> {
+    let command = format!("{BIN} pcache {args}");
+    let out = Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .current_dir(p.root())
+        .env_remove("NO_COLOR")
+        .env_remove("CARGO_TARGET_DIR")
+        .envs(env.iter().copied())
+        .output()
+        .ok()?;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    Some(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+#[test]
+fn on_a_terminal_colours_follow_no_color_and_progress_bars_show() {
+    let p = Project::new();
+    p.cache("app", "many", None, 10_000, Duration::ZERO);
+    let Some(colored) = on_terminal(&p, "ls", &[]) else {
+        return eprintln!("skipped: util-linux `script` is not installed");
+    };
+    assert!(colored.contains("\x1b[1mPACKAGE"), "{colored:?}");
+    let plain = on_terminal(&p, "ls", &[("NO_COLOR", "1")]).unwrap();
+    assert!(!plain.contains('\x1b'), "{plain:?}");
+    assert!(plain.contains("PACKAGE"));
+    let never = on_terminal(&p, "ls --color never", &[]).unwrap();
+    assert!(!never.contains('\x1b'), "{never:?}");
+
+    let cleared = on_terminal(&p, "clear", &[]).unwrap();
+    assert!(
+        cleared.contains("/10000 entries"),
+        "a progress bar: {cleared:?}"
+    );
+    assert!(cleared.contains("Cleared 10000 entries"), "{cleared:?}");
+
+    p.cache("app", "many", None, 10_000, Duration::ZERO);
+    let quiet = on_terminal(&p, "clear -q", &[]).unwrap();
+    assert!(quiet.trim().is_empty(), "-q prints nothing: {quiet:?}");
+}

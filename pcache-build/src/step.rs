@@ -58,6 +58,27 @@ struct Material<'a> {
     inputs: &'a serde_bytes::Bytes,
 }
 
+/// The key of a step: everything its value depends on. Not the profile, so
+/// a debug build's value serves the release build.
+pub(crate) fn material_key(
+    entry_point: &'static str,
+    name: &str,
+    type_name: &'static str,
+    target: &str,
+    code: Option<u128>,
+    inputs: &[u8],
+) -> Result<Key, KeyError> {
+    Key::new(&Material {
+        format: pcache_core::FORMAT_VERSION,
+        entry_point,
+        name,
+        type_name,
+        target,
+        code,
+        inputs: serde_bytes::Bytes::new(inputs),
+    })
+}
+
 impl Step {
     pub(crate) fn new(name: &str) -> Step {
         Step {
@@ -149,16 +170,8 @@ impl Step {
             self.problems.extend(problems);
             Some(digest)
         };
-        let material = Material {
-            format: pcache_core::FORMAT_VERSION,
-            entry_point,
-            name: options.name,
-            type_name,
-            target: session.env.target.as_deref().unwrap_or(""),
-            code,
-            inputs: serde_bytes::Bytes::new(&inputs),
-        };
-        match Key::new(&material) {
+        let target = session.env.target.as_deref().unwrap_or("");
+        match material_key(entry_point, options.name, type_name, target, code, &inputs) {
             Ok(key) => Some(Prepared { store, key }),
             Err(e) => {
                 self.warn(pcache_core::Error::from(e));
@@ -233,4 +246,130 @@ pub(crate) fn verify_failed(name: &str, stored: u128, computed: u128) -> ! {
          nondeterministic, or its inputs miss something it reads",
         report::display_name(name)
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::{BTreeSet, HashMap};
+
+    fn key(
+        entry: &'static str,
+        name: &str,
+        ty: &'static str,
+        target: &str,
+        code: Option<u128>,
+        inputs: &[u8],
+    ) -> Key {
+        material_key(entry, name, ty, target, code, inputs).unwrap()
+    }
+
+    #[test]
+    fn every_part_of_the_material_changes_the_key() {
+        let inputs = pcache_core::canonical_bytes(&("a.h", 1)).unwrap();
+        let base = key(
+            "value",
+            "t",
+            "u32",
+            "x86_64-unknown-linux-gnu",
+            Some(1),
+            &inputs,
+        );
+        let variants = [
+            key(
+                "iter",
+                "t",
+                "u32",
+                "x86_64-unknown-linux-gnu",
+                Some(1),
+                &inputs,
+            ),
+            key(
+                "value",
+                "t2",
+                "u32",
+                "x86_64-unknown-linux-gnu",
+                Some(1),
+                &inputs,
+            ),
+            key(
+                "value",
+                "t",
+                "u64",
+                "x86_64-unknown-linux-gnu",
+                Some(1),
+                &inputs,
+            ),
+            key(
+                "value",
+                "t",
+                "u32",
+                "aarch64-apple-darwin",
+                Some(1),
+                &inputs,
+            ),
+            key(
+                "value",
+                "t",
+                "u32",
+                "x86_64-unknown-linux-gnu",
+                Some(2),
+                &inputs,
+            ),
+            key(
+                "value",
+                "t",
+                "u32",
+                "x86_64-unknown-linux-gnu",
+                None,
+                &inputs,
+            ),
+            key(
+                "value",
+                "t",
+                "u32",
+                "x86_64-unknown-linux-gnu",
+                Some(1),
+                b"other",
+            ),
+        ];
+        let distinct: BTreeSet<_> = variants.iter().chain([&base]).collect();
+        assert_eq!(distinct.len(), variants.len() + 1);
+        // And nothing else: the same material gives the same key.
+        assert_eq!(
+            key(
+                "value",
+                "t",
+                "u32",
+                "x86_64-unknown-linux-gnu",
+                Some(1),
+                &inputs
+            ),
+            base
+        );
+    }
+
+    #[test]
+    fn hash_map_inputs_give_one_key_whatever_their_order() {
+        let a: HashMap<String, u32> = (0..100).map(|i| (i.to_string(), i)).collect();
+        let mut b = HashMap::with_capacity(500);
+        b.extend((0..100).rev().map(|i| (i.to_string(), i)));
+        let ka = key(
+            "value",
+            "t",
+            "u32",
+            "",
+            None,
+            &pcache_core::canonical_bytes(&a).unwrap(),
+        );
+        let kb = key(
+            "value",
+            "t",
+            "u32",
+            "",
+            None,
+            &pcache_core::canonical_bytes(&b).unwrap(),
+        );
+        assert_eq!(ka, kb);
+    }
 }
