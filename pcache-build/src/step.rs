@@ -275,63 +275,15 @@ mod tests {
             Some(1),
             &inputs,
         );
+        #[rustfmt::skip]
         let variants = [
-            key(
-                "iter",
-                "t",
-                "u32",
-                "x86_64-unknown-linux-gnu",
-                Some(1),
-                &inputs,
-            ),
-            key(
-                "value",
-                "t2",
-                "u32",
-                "x86_64-unknown-linux-gnu",
-                Some(1),
-                &inputs,
-            ),
-            key(
-                "value",
-                "t",
-                "u64",
-                "x86_64-unknown-linux-gnu",
-                Some(1),
-                &inputs,
-            ),
-            key(
-                "value",
-                "t",
-                "u32",
-                "aarch64-apple-darwin",
-                Some(1),
-                &inputs,
-            ),
-            key(
-                "value",
-                "t",
-                "u32",
-                "x86_64-unknown-linux-gnu",
-                Some(2),
-                &inputs,
-            ),
-            key(
-                "value",
-                "t",
-                "u32",
-                "x86_64-unknown-linux-gnu",
-                None,
-                &inputs,
-            ),
-            key(
-                "value",
-                "t",
-                "u32",
-                "x86_64-unknown-linux-gnu",
-                Some(1),
-                b"other",
-            ),
+            key("iter",  "t",  "u32", "x86_64-unknown-linux-gnu", Some(1), &inputs),
+            key("value", "t2", "u32", "x86_64-unknown-linux-gnu", Some(1), &inputs),
+            key("value", "t",  "u64", "x86_64-unknown-linux-gnu", Some(1), &inputs),
+            key("value", "t",  "u32", "aarch64-apple-darwin",     Some(1), &inputs),
+            key("value", "t",  "u32", "x86_64-unknown-linux-gnu", Some(2), &inputs),
+            key("value", "t",  "u32", "x86_64-unknown-linux-gnu", None,    &inputs),
+            key("value", "t",  "u32", "x86_64-unknown-linux-gnu", Some(1), b"other"),
         ];
         let distinct: BTreeSet<_> = variants.iter().chain([&base]).collect();
         assert_eq!(distinct.len(), variants.len() + 1);

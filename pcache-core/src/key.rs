@@ -273,35 +273,27 @@ seq_like!(SerializeTuple, serialize_element);
 seq_like!(SerializeTupleStruct, serialize_field);
 seq_like!(SerializeTupleVariant, serialize_field);
 
-impl ser::SerializeStruct for Compound<'_> {
-    type Ok = ();
-    type Error = KeyError;
-    fn serialize_field<T: Serialize + ?Sized>(
-        &mut self,
-        _key: &'static str,
-        value: &T,
-    ) -> Result<(), KeyError> {
-        self.element(value)
-    }
-    fn end(self) -> Result<(), KeyError> {
-        self.finish()
-    }
+macro_rules! struct_like {
+    ($trait:ident) => {
+        impl ser::$trait for Compound<'_> {
+            type Ok = ();
+            type Error = KeyError;
+            fn serialize_field<T: Serialize + ?Sized>(
+                &mut self,
+                _key: &'static str,
+                value: &T,
+            ) -> Result<(), KeyError> {
+                // Field names are fixed by the type: position is enough.
+                self.element(value)
+            }
+            fn end(self) -> Result<(), KeyError> {
+                self.finish()
+            }
+        }
+    };
 }
-
-impl ser::SerializeStructVariant for Compound<'_> {
-    type Ok = ();
-    type Error = KeyError;
-    fn serialize_field<T: Serialize + ?Sized>(
-        &mut self,
-        _key: &'static str,
-        value: &T,
-    ) -> Result<(), KeyError> {
-        self.element(value)
-    }
-    fn end(self) -> Result<(), KeyError> {
-        self.finish()
-    }
-}
+struct_like!(SerializeStruct);
+struct_like!(SerializeStructVariant);
 
 impl ser::SerializeMap for Compound<'_> {
     type Ok = ();
