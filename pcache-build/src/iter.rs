@@ -75,6 +75,7 @@ enum State<T, F, I> {
     Verifying {
         inner: I,
         stored: u128,
+        stored_bytes: u64,
         fresh: Box<Xxh3>,
         busy: Duration,
     },
@@ -108,22 +109,25 @@ where
             }
         };
         let state = match stored {
-            Some(reader) if step.mode() == Mode::Verify => match stream_digest(reader) {
-                Ok(stored) => {
-                    let (inner, busy) = timed(produce);
-                    State::Verifying {
-                        inner,
-                        stored,
-                        fresh: Box::new(Xxh3::new()),
-                        busy,
+            Some(reader) if step.mode() == Mode::Verify => {
+                match (reader.info().size_bytes, stream_digest(reader)) {
+                    (stored_bytes, Ok(stored)) => {
+                        let (inner, busy) = timed(produce);
+                        State::Verifying {
+                            inner,
+                            stored,
+                            stored_bytes,
+                            fresh: Box::new(Xxh3::new()),
+                            busy,
+                        }
+                    }
+                    (_, Err(e)) => {
+                        step.warn(e);
+                        let (inner, busy) = timed(produce);
+                        State::Passing { inner, busy }
                     }
                 }
-                Err(e) => {
-                    step.warn(e);
-                    let (inner, busy) = timed(produce);
-                    State::Passing { inner, busy }
-                }
-            },
+            }
             Some(reader) => State::Hit {
                 reader: Box::new(reader),
                 decoded: VecDeque::with_capacity(BATCH),
@@ -296,6 +300,7 @@ where
             State::Verifying {
                 inner,
                 stored,
+                stored_bytes,
                 fresh,
                 busy,
             } => match timed_next(inner, busy) {
@@ -307,7 +312,8 @@ where
                     Some(item)
                 }
                 None => {
-                    let (stored, computed, busy) = (*stored, fresh.digest128(), *busy);
+                    let (stored, computed, busy, size_bytes) =
+                        (*stored, fresh.digest128(), *busy, *stored_bytes);
                     if stored != computed {
                         let name = self
                             .step
@@ -317,7 +323,7 @@ where
                         step::verify_failed(&name, stored, computed);
                     }
                     self.finish(Outcome::Verified {
-                        size_bytes: 0,
+                        size_bytes,
                         computed: busy,
                     });
                     None

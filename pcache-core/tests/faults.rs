@@ -177,6 +177,7 @@ fn an_unwritable_cache_directory_serves_hits_and_computes_the_rest() {
         ])
         .env(ROLE, "unwritable")
         .env("PCACHE_FAULTS_DIR", &dir)
+        .stdout(std::process::Stdio::null())
         .status()
         .unwrap();
     assert!(status.success(), "the unprivileged helper failed");
