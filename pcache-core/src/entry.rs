@@ -3,7 +3,7 @@
 //! ```text
 //! offset size  field
 //!      0    8  magic  b"\x89pcache\n"
-//!      8    2  format version (u16 LE), currently 1
+//!      8    2  format version (u16 LE), currently 2
 //!     10    1  kind: 1 = one MessagePack value, 2 = a stream of values
 //!     11    1  reserved, 0
 //!     12    4  CRC-32 of the payload (u32 LE)
@@ -18,6 +18,11 @@
 //!     64    …  payload
 //! ```
 //!
+//! A value's payload is one MessagePack value. A stream's payload is a
+//! sequence of frames of whole items, each `length (u32 LE) | CRC-32 (u32 LE)
+//! | items…`, so that a reader can check the bytes it decodes (see the
+//! `stream` module).
+//!
 //! CRC-32 (through `crc32fast`) rather than a wider hash because it detects
 //! every burst error up to 32 bits and, unlike XXH3, stays near 1 GB/s when
 //! compiled without optimizations, which is how Cargo builds build-script
@@ -29,7 +34,7 @@ use crate::error::Corruption;
 
 pub(crate) const MAGIC: [u8; 8] = *b"\x89pcache\n";
 /// The entry format version this crate reads and writes.
-pub const FORMAT_VERSION: u16 = 1;
+pub const FORMAT_VERSION: u16 = 2;
 pub(crate) const HEADER_LEN: usize = 64;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

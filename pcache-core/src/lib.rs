@@ -54,7 +54,8 @@
 //! An entry file is a 64-byte header — magic `\x89pcache\n`, format version,
 //! kind, creation time, payload length, item count, compute time, CRC-32 of
 //! the payload and CRC-32 of the header itself — followed by the payload:
-//! one MessagePack value, or a sequence of them for streams. The file's mtime
+//! one MessagePack value, or for streams a sequence of frames, each holding
+//! whole items and its own CRC-32. The file's mtime
 //! is set to the creation time for humans and other tools, but expiry is
 //! always judged by the header, so tools that rewrite mtimes (CI cache
 //! restores, `git-restore-mtime`, container layers) change nothing.
@@ -66,7 +67,8 @@
 //!   new one, or none; never a mix. A process killed mid-write leaves at most
 //!   a temporary file, which [`flush`](Store::flush) sweeps once it is stale.
 //! - **Verified reads.** Every read checks the magic, version, kind, length
-//!   and both checksums. A file that fails is a miss: it is removed and
+//!   and both checksums, on the very bytes it decodes (streams are checked
+//!   whole before the first item, then frame by frame as they are decoded). A file that fails is a miss: it is removed and
 //!   reported as [`Error::Corrupt`], never returned as a value. Symlinks and
 //!   directories in an entry's place are corruption too; entries are opened
 //!   without following links.

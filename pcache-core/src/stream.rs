@@ -1,5 +1,18 @@
 //! Stream entries: a sequence of MessagePack values written one at a time
 //! and read back lazily, in constant memory on both sides.
+//!
+//! The payload is a sequence of frames, each holding whole items:
+//!
+//! ```text
+//! frame: length (u32 LE) | CRC-32 of the items (u32 LE) | items…
+//! ```
+//!
+//! The reader checks the whole payload against the header's checksum before
+//! yielding anything, then reads the file a second time, frame by frame, to
+//! decode. Each frame is checked again as it is decoded, from the very bytes
+//! decoded: a file changed in place between the two reads (by a disk error
+//! or another program; pcache itself never writes in place) is an error,
+//! never an item.
 
 use std::fs::File;
 use std::io::{Seek, SeekFrom, Write};
@@ -17,9 +30,10 @@ use crate::read::{self, Check, Opened};
 use crate::store::EntryInfo;
 use crate::{Key, Store};
 
-/// Items are encoded into a buffer and flushed to the file in blocks of
-/// about this size.
-const BLOCK: usize = 64 * 1024;
+/// Items are encoded into a buffer and written as a frame once it holds
+/// about this much.
+const FRAME: usize = 64 * 1024;
+const FRAME_HEADER: usize = 8;
 
 /// Writes a stream entry item by item. Nothing is visible under the key
 /// until [`commit`](StreamWriter::commit); dropping the writer discards it.
@@ -44,11 +58,12 @@ pub struct StreamWriter {
     store: Store,
     key: Key,
     tmp: TempFile,
+    /// Encoded items of the frame being filled.
     pending: Vec<u8>,
+    /// Checksum of the whole payload (frame headers included).
     crc: crc32fast::Hasher,
     payload_len: u64,
     items: u64,
-    header_written: bool,
 }
 
 impl Store {
@@ -58,19 +73,17 @@ impl Store {
     ///
     /// Fails if the temporary file cannot be created.
     pub fn stream_writer(&self, key: &Key) -> Result<StreamWriter> {
-        let tmp = TempFile::create(self.layout(), &key.to_string())?;
-        let mut pending = Vec::with_capacity(BLOCK + 1024);
+        let mut tmp = TempFile::create(self.layout(), &key.to_string())?;
         // Room for the header, written for real on commit.
-        pending.resize(HEADER_LEN, 0);
+        tmp.write_parts(&[&[0u8; HEADER_LEN]])?;
         Ok(StreamWriter {
             store: self.clone(),
             key: *key,
             tmp,
-            pending,
+            pending: Vec::with_capacity(FRAME + 1024),
             crc: crc32fast::Hasher::new(),
             payload_len: 0,
             items: 0,
-            header_written: false,
         })
     }
 
@@ -106,9 +119,8 @@ impl Store {
                     corrupt: None,
                 },
                 file,
-                block: Vec::with_capacity(BLOCK),
+                frame: Vec::with_capacity(FRAME),
                 pos: 0,
-                exhausted: false,
                 remaining: header.items,
                 path,
                 _item: PhantomData,
@@ -133,7 +145,7 @@ impl Store {
             return Ok(None);
         }
         let mut crc = crc32fast::Hasher::new();
-        let mut block = vec![0u8; BLOCK];
+        let mut block = vec![0u8; FRAME];
         loop {
             let n = read::read_up_to(file, &mut block).op("read entry", path)?;
             crc.update(&block[..n]);
@@ -169,8 +181,8 @@ impl StreamWriter {
             source,
         })?;
         self.items += 1;
-        if self.pending.len() >= BLOCK {
-            self.flush_pending()?;
+        if self.pending.len() >= FRAME {
+            self.write_frame()?;
         }
         Ok(())
     }
@@ -180,16 +192,22 @@ impl StreamWriter {
         self.items
     }
 
-    fn flush_pending(&mut self) -> Result<()> {
-        // Until the first flush, the buffer starts with the header
-        // placeholder, which is not part of the payload.
-        let start = if self.header_written { 0 } else { HEADER_LEN };
-        let payload = &self.pending[start..];
-        self.crc.update(payload);
-        self.payload_len += payload.len() as u64;
-        self.tmp.write_parts(&[&self.pending])?;
+    fn write_frame(&mut self) -> Result<()> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let len = u32::try_from(self.pending.len()).map_err(|_| Error::TooLarge {
+            path: self.tmp.path().to_owned(),
+            size_bytes: self.pending.len() as u64,
+        })?;
+        let mut frame_header = [0u8; FRAME_HEADER];
+        frame_header[..4].copy_from_slice(&len.to_le_bytes());
+        frame_header[4..].copy_from_slice(&crc32fast::hash(&self.pending).to_le_bytes());
+        self.crc.update(&frame_header);
+        self.crc.update(&self.pending);
+        self.payload_len += (FRAME_HEADER + self.pending.len()) as u64;
+        self.tmp.write_parts(&[&frame_header, &self.pending])?;
         self.pending.clear();
-        self.header_written = true;
         Ok(())
     }
 
@@ -200,7 +218,7 @@ impl StreamWriter {
     ///
     /// Fails if the file cannot be written or renamed; nothing is visible then.
     pub fn commit(mut self, compute_time: Duration) -> Result<EntryInfo> {
-        self.flush_pending()?;
+        self.write_frame()?;
         let created = self.store.now();
         let header = Header {
             kind: Kind::Stream,
@@ -230,19 +248,17 @@ impl StreamWriter {
 
 /// Reads a stream entry's items lazily; see [`Store::stream_reader`].
 ///
-/// Items are decoded from an in-memory block refilled from the file as they
-/// cross its end: decoding from a byte slice runs std's precompiled `Read`
-/// for `&[u8]`, fast even when this crate is built without optimizations,
-/// and memory stays one block (or the largest item) whatever the count.
+/// Items are decoded from one frame at a time held in memory, checked
+/// against the frame's own checksum: decoding from a byte slice runs std's
+/// precompiled `Read` for `&[u8]`, fast even when this crate is built
+/// without optimizations, and memory stays one frame whatever the count.
 #[derive(Debug)]
 pub struct StreamReader<T> {
     info: EntryInfo,
     file: File,
-    block: Vec<u8>,
-    /// Decoded up to here in `block`.
+    frame: Vec<u8>,
+    /// Decoded up to here in `frame`.
     pos: usize,
-    /// Whether the file has been read to its end.
-    exhausted: bool,
     remaining: u64,
     path: PathBuf,
     _item: PhantomData<fn() -> T>,
@@ -263,39 +279,46 @@ impl<T> StreamReader<T> {
     pub fn info(&self) -> &EntryInfo {
         &self.info
     }
-}
 
-impl<T> StreamReader<T> {
-    /// Moves the undecoded tail to the front of the block and reads more
-    /// (at least doubling the block when one item fills it).
-    fn refill(&mut self) -> Result<()> {
-        self.block.drain(..self.pos);
+    /// Reads and checks the next frame.
+    fn next_frame(&mut self) -> Result<()> {
+        let mut frame_header = [0u8; FRAME_HEADER];
+        let n = read::read_up_to(&mut self.file, &mut frame_header).op("read entry", &self.path)?;
+        if n < FRAME_HEADER {
+            return Err(self.changed(Corruption::Truncated));
+        }
+        let [l0, l1, l2, l3, c0, c1, c2, c3] = frame_header;
+        let len = u32::from_le_bytes([l0, l1, l2, l3]) as usize;
+        let crc = u32::from_le_bytes([c0, c1, c2, c3]);
+        // The length was covered by the checksum checked on open, so it is
+        // bounded by the file; still, never trust it for an allocation
+        // larger than what is left of the file.
+        let left = self
+            .info
+            .size_bytes
+            .saturating_sub(self.file.stream_position().unwrap_or(0));
+        if len as u64 > left {
+            return Err(self.changed(Corruption::Truncated));
+        }
+        self.frame.resize(len, 0);
+        let n = read::read_up_to(&mut self.file, &mut self.frame).op("read entry", &self.path)?;
+        if n < len {
+            return Err(self.changed(Corruption::Truncated));
+        }
+        if crc32fast::hash(&self.frame) != crc {
+            return Err(self.changed(Corruption::PayloadChecksum));
+        }
         self.pos = 0;
-        let len = self.block.len();
-        let want = if len < BLOCK { BLOCK } else { len * 2 };
-        self.block.resize(want, 0);
-        let n = read::read_up_to(&mut self.file, &mut self.block[len..])
-            .op("read entry", &self.path)?;
-        self.block.truncate(len + n);
-        self.exhausted = n < want - len;
         Ok(())
     }
 
-    fn decode_error(&mut self, source: rmp_serde::decode::Error) -> Error {
-        // The checksum passed, so the items are not of type `T`.
+    /// The file changed after it was verified: it is corrupt now. Nothing
+    /// more is read from it.
+    fn changed(&mut self, reason: Corruption) -> Error {
         self.remaining = 0;
-        Error::Decode {
-            path: self.path.clone(),
-            type_name: std::any::type_name::<T>(),
-            source,
-        }
+        read::remove_if_same(&self.path, Some(&self.file));
+        corrupt(&self.path, reason)
     }
-}
-
-/// Whether decoding failed only because the item runs past the block.
-fn ran_out(e: &rmp_serde::decode::Error) -> bool {
-    use rmp_serde::decode::Error as E;
-    matches!(e, E::InvalidMarkerRead(io) | E::InvalidDataRead(io) if io.kind() == std::io::ErrorKind::UnexpectedEof)
 }
 
 impl<T: DeserializeOwned> Iterator for StreamReader<T> {
@@ -305,22 +328,28 @@ impl<T: DeserializeOwned> Iterator for StreamReader<T> {
         if self.remaining == 0 {
             return None;
         }
-        loop {
-            let mut rest = &self.block[self.pos..];
-            let before = rest.len();
-            match T::deserialize(&mut rmp_serde::Deserializer::new(&mut rest)) {
-                Ok(item) => {
-                    self.pos += before - rest.len();
-                    self.remaining -= 1;
-                    return Some(Ok(item));
-                }
-                Err(e) if ran_out(&e) && !self.exhausted => {
-                    if let Err(e) = self.refill() {
-                        self.remaining = 0;
-                        return Some(Err(e));
-                    }
-                }
-                Err(e) => return Some(Err(self.decode_error(e))),
+        if self.pos >= self.frame.len() {
+            if let Err(e) = self.next_frame() {
+                return Some(Err(e));
+            }
+        }
+        let mut rest = &self.frame[self.pos..];
+        let before = rest.len();
+        match T::deserialize(&mut rmp_serde::Deserializer::new(&mut rest)) {
+            Ok(item) => {
+                self.pos += before - rest.len();
+                self.remaining -= 1;
+                Some(Ok(item))
+            }
+            Err(source) => {
+                // Every byte passed its checksums, so the items are not of
+                // type `T`.
+                self.remaining = 0;
+                Some(Err(Error::Decode {
+                    path: self.path.clone(),
+                    type_name: std::any::type_name::<T>(),
+                    source,
+                }))
             }
         }
     }

@@ -616,3 +616,40 @@ fn a_stream_read_as_the_wrong_type_is_a_decode_error_not_garbage() {
     assert!(matches!(reader.next(), Some(Err(Error::Decode { .. }))));
     assert!(reader.next().is_none());
 }
+
+#[test]
+fn a_stream_changed_in_place_after_it_was_verified_yields_an_error_never_a_wrong_item() {
+    use std::io::{Seek, SeekFrom, Write};
+    let (_dir, store) = store();
+    let key = Key::new("stream").unwrap();
+    let mut writer = store.stream_writer(&key).unwrap();
+    for i in 0..200_000u32 {
+        writer.push(&(i, i.wrapping_mul(7))).unwrap();
+    }
+    let path = writer.commit(Duration::ZERO).unwrap().path;
+    let len = fs::metadata(&path).unwrap().len();
+    // Verified on open...
+    let reader = store.stream_reader::<(u32, u32)>(&key).unwrap().unwrap();
+    // ...then a byte near the end changes in place (same inode), as a disk
+    // error or another program could do.
+    let mut file = fs::OpenOptions::new().write(true).open(&path).unwrap();
+    file.seek(SeekFrom::Start(len - 100)).unwrap();
+    file.write_all(&[0xff]).unwrap();
+    drop(file);
+    let mut good = 0u32;
+    let mut failed = false;
+    for item in reader {
+        match item {
+            Ok(item) => {
+                assert!(!failed, "an item after the error");
+                assert_eq!(item, (good, good.wrapping_mul(7)), "a wrong item");
+                good += 1;
+            }
+            Err(Error::Corrupt { .. }) => failed = true,
+            Err(other) => panic!("{other}"),
+        }
+    }
+    assert!(failed, "the change went unnoticed");
+    assert!(good > 100_000, "frames before the change are read: {good}");
+    assert!(!path.exists(), "the changed entry is removed");
+}

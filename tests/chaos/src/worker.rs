@@ -47,6 +47,13 @@ fn is_whole(v: &Value) -> bool {
     v.payload == payload(v.key, v.version)
 }
 
+/// The version of pcache-build steps: their output must be a function of
+/// their key (a `cached_iter` that meets a corrupt frame midway produces
+/// afresh and skips what it already yielded).
+fn build_version(key: u32) -> u64 {
+    u64::from(key) * 1_000 + 7
+}
+
 /// Stream items: (key, version, index), `items(version)` of them.
 type Item = (u32, u64, u32);
 
@@ -128,14 +135,17 @@ impl Worker {
             68..=75 => self.write_stream(&sk, key, version),
             76..=85 => self.read_stream(&sk, key),
             86..=93 => {
+                // pcache-build's contract: a step's result is a function of
+                // its key, so its values are too (no random version).
                 let v: Value = pcache_build::Cache::new(format!("value-{key}"))
                     .expiry(Duration::from_secs(2))
-                    .cached(key, || value(key, version));
+                    .cached(key, || value(key, build_version(key)));
                 self.check(key, &v);
             }
             _ => {
                 let mut next = 0u32;
                 let mut seen_version = None;
+                let version = build_version(key);
                 let iter = pcache_build::cached_iter(&format!("items-{key}"), key, || {
                     (0..items(version)).map(move |i| (key, version, i))
                 });
