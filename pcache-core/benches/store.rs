@@ -14,7 +14,77 @@ use pcache_core::{Key, Store};
 use serde::{Deserialize, Serialize};
 
 fn main() {
+    if let Ok(phase) = std::env::var("PCACHE_BENCH_PHASE") {
+        return memory_child(&phase);
+    }
+    peak_memory_table();
     divan::main();
+}
+
+/// Peak RSS of a fresh process that sets or gets one byte value, as a
+/// multiple of the value's size (the process's own baseline subtracted).
+fn peak_memory_table() {
+    let dir = tempfile::tempdir().unwrap();
+    println!("peak memory of a fresh process, beyond its baseline, per byte of the value");
+    println!("{:>10}  {:>10}  {:>10}", "size", "set", "get");
+    for size in [1usize << 20, 64 << 20] {
+        let run = |phase: &str| -> f64 {
+            let out = std::process::Command::new(std::env::current_exe().unwrap())
+                .env("PCACHE_BENCH_PHASE", phase)
+                .env("PCACHE_BENCH_SIZE", size.to_string())
+                .env("PCACHE_BENCH_DIR", dir.path())
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let text = String::from_utf8(out.stdout).unwrap();
+            text.lines()
+                .find_map(|l| l.strip_prefix("result "))
+                .unwrap()
+                .parse()
+                .unwrap()
+        };
+        let set = run("set");
+        let get = run("get");
+        println!(
+            "{:>10}  {set:>9.2}x  {get:>9.2}x",
+            pcache_core::format_size(size as u64)
+        );
+    }
+    println!();
+}
+
+fn memory_child(phase: &str) {
+    let size: usize = std::env::var("PCACHE_BENCH_SIZE").unwrap().parse().unwrap();
+    let dir = std::path::PathBuf::from(std::env::var_os("PCACHE_BENCH_DIR").unwrap());
+    let store = Store::open(dir.join("memory")).unwrap();
+    let key = Key::new(&size).unwrap();
+    let baseline = max_rss_bytes();
+    match phase {
+        "set" => {
+            // The value itself is the caller's: count it as 1x.
+            let value = bytes(size);
+            store.set(&key, &value).unwrap();
+            black_box(&value);
+        }
+        _ => {
+            let value: Vec<u8> = store.get(&key).unwrap().unwrap();
+            assert_eq!(value.len(), size);
+            black_box(&value);
+        }
+    }
+    let peak = max_rss_bytes().saturating_sub(baseline);
+    println!("result {}", peak as f64 / size as f64);
+}
+
+fn max_rss_bytes() -> u64 {
+    // SAFETY: getrusage only writes the struct it is given.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
+    usage.ru_maxrss as u64 * 1024
 }
 
 const SIZES: [usize; 4] = [100, 10 << 10, 1 << 20, 64 << 20];
