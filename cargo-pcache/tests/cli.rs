@@ -538,3 +538,99 @@ fn on_a_terminal_colours_follow_no_color_and_progress_bars_show() {
     let quiet = on_terminal(&p, "clear -q", &[]).unwrap();
     assert!(quiet.trim().is_empty(), "-q prints nothing: {quiet:?}");
 }
+
+#[test]
+fn with_a_separate_build_dir_the_cache_lives_there_and_ls_finds_it() {
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let root = dir.path();
+    // Unique per run: the shared build dir keeps caches across runs.
+    let suffix: String = root
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .collect::<String>()
+        .to_ascii_lowercase();
+    let package = format!("pcache-build-dir-{suffix}");
+    let pcache_build =
+        fs::canonicalize(concat!(env!("CARGO_MANIFEST_DIR"), "/../pcache-build")).unwrap();
+    fs::write(
+        root.join("Cargo.toml"),
+        format!(
+            "[package]\nname = \"{package}\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n\
+             [build-dependencies]\npcache-build = {{ path = \"{}\" }}\n\n[workspace]\n",
+            pcache_build.display()
+        ),
+    )
+    .unwrap();
+    fs::copy(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/../Cargo.lock"),
+        root.join("Cargo.lock"),
+    )
+    .unwrap();
+    fs::create_dir_all(root.join("src")).unwrap();
+    fs::write(root.join("src/lib.rs"), "").unwrap();
+    fs::write(
+        root.join("build.rs"),
+        "fn main() { let v: Vec<u32> = pcache_build::cached(\"squares\", 10u32, || (0..10).map(|i| i * i).collect()); assert_eq!(v[3], 9); }\n",
+    )
+    .unwrap();
+    // The build dir is the one the end-to-end fixtures share, so the
+    // dependencies are compiled once for both suites.
+    let build_dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("fixtures-target");
+    fs::create_dir_all(root.join(".cargo")).unwrap();
+    fs::write(
+        root.join(".cargo/config.toml"),
+        format!("[build]\nbuild-dir = \"{}\"\n", build_dir.display()),
+    )
+    .unwrap();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let out = Command::new(&cargo)
+        .args(["build", "-q"])
+        .current_dir(root)
+        .env_remove("CARGO_TARGET_DIR")
+        .env_remove("CARGO_BUILD_BUILD_DIR")
+        .env_remove("PCACHE_DIR")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        build_dir.join("pcache").join(&package).is_dir(),
+        "the cache is in the build dir"
+    );
+    assert!(
+        !root.join("target/pcache").exists(),
+        "and not in the target dir"
+    );
+
+    let out = Command::new(BIN)
+        .args(["pcache", "ls", "--json", "-p", &package])
+        .current_dir(root)
+        .env_remove("CARGO_TARGET_DIR")
+        .env_remove("CARGO_BUILD_BUILD_DIR")
+        .env_remove("PCACHE_DIR")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let listing: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        Path::new(listing["pcache_dir"].as_str().unwrap()),
+        build_dir.join("pcache")
+    );
+    assert_eq!(
+        Path::new(listing["target_dir"].as_str().unwrap()),
+        root.join("target")
+    );
+    let cache = find(&listing, "squares");
+    assert_eq!(cache["entries"], 1);
+    assert_eq!(cache["in_workspace"], true);
+}
