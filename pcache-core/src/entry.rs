@@ -135,6 +135,11 @@ impl Header {
                 found: self.kind as u8,
             });
         }
+        self.check_len(file_len)
+    }
+
+    /// Checks the file's actual length against the header.
+    pub(crate) fn check_len(&self, file_len: u64) -> Result<(), Corruption> {
         match file_len.cmp(&self.file_len()) {
             std::cmp::Ordering::Less => Err(Corruption::Truncated),
             std::cmp::Ordering::Greater => Err(Corruption::TrailingData),

@@ -49,11 +49,22 @@ pub(crate) fn open(path: &Path) -> Result<Opened> {
 /// Reads and checks the header of an open entry of `len` bytes; the file
 /// position is left just after the header.
 pub(crate) fn header(file: &mut File, len: u64, kind: Kind, path: &Path) -> Result<Header, Check> {
-    let mut bytes = [0u8; HEADER_LEN];
-    let n = read_up_to(file, &mut bytes).op("read entry", path)?;
-    let header = Header::decode(&bytes[..n])?;
+    let header = read_header(file, path)?;
     header.check(kind, len)?;
     Ok(header)
+}
+
+/// Like [`header`], for an entry of any kind.
+pub(crate) fn any_header(file: &mut File, len: u64, path: &Path) -> Result<Header, Check> {
+    let header = read_header(file, path)?;
+    header.check_len(len)?;
+    Ok(header)
+}
+
+fn read_header(file: &mut File, path: &Path) -> Result<Header, Check> {
+    let mut bytes = [0u8; HEADER_LEN];
+    let n = read_up_to(file, &mut bytes).op("read entry", path)?;
+    Ok(Header::decode(&bytes[..n])?)
 }
 
 /// Reads until `buf` is full or the file ends; returns the bytes read.

@@ -667,11 +667,8 @@ impl Store {
             Ok(header) => header,
             Err(reason) => return Ok(Some(corrupt_info(path, reason))),
         };
-        let corrupt = match len.cmp(&header.file_len()) {
-            std::cmp::Ordering::Less => Some(Corruption::Truncated),
-            std::cmp::Ordering::Greater => Some(Corruption::TrailingData),
-            std::cmp::Ordering::Equal => None,
-        };
+        // A header with the wrong file length still says when it was written.
+        let corrupt = header.check_len(len).err();
         Ok(Some(self.info(key, path, len, &header, corrupt)))
     }
 
@@ -781,9 +778,7 @@ impl Store {
         let Ok(Opened::File { mut file, len }) = read::open(path) else {
             return true;
         };
-        match read::header(&mut file, len, Kind::Value, path)
-            .or_else(|_| read::header(&mut file, len, Kind::Stream, path))
-        {
+        match read::any_header(&mut file, len, path) {
             Ok(header) => self.is_older_than(header.created, max_age),
             Err(_) => true,
         }

@@ -653,3 +653,27 @@ fn a_stream_changed_in_place_after_it_was_verified_yields_an_error_never_a_wrong
     assert!(good > 100_000, "frames before the change are read: {good}");
     assert!(!path.exists(), "the changed entry is removed");
 }
+
+#[test]
+fn flush_keeps_a_stream_refreshed_after_planning() {
+    let (dir, _) = store();
+    let (offset, clock) = manual_clock();
+    let store = Store::open(dir.path().join("cache"))
+        .unwrap()
+        .with_clock(clock);
+    let key = Key::new("stream").unwrap();
+    let write = |n: u32| {
+        let mut writer = store.stream_writer(&key).unwrap();
+        for i in 0..n {
+            writer.push(&i).unwrap();
+        }
+        writer.commit(Duration::ZERO).unwrap();
+    };
+    write(10);
+    offset.store(1000, Ordering::SeqCst);
+    let plan = store.plan_flush(Some(Duration::from_secs(500))).unwrap();
+    assert_eq!(plan.entries.len(), 1);
+    write(20);
+    assert_eq!(store.apply(&plan).unwrap().entries, 0);
+    assert_eq!(store.stream_reader::<u32>(&key).unwrap().unwrap().len(), 20);
+}
