@@ -10,17 +10,32 @@
 //! Like every `flock`-based scheme, this relies on the file system honouring
 //! advisory locks; some network file systems do not.
 
+use std::cell::RefCell;
+use std::collections::HashSet;
 use std::fs::{self, File, OpenOptions};
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use fd_lock::RwLock;
 
 use crate::error::{IoResultExt, Result};
 
+thread_local! {
+    /// Lock files this thread holds. `flock` locks belong to open file
+    /// descriptions, so a thread that locked a file and opens it again (a
+    /// computation that asks for its own key) would wait for itself forever.
+    static HELD: RefCell<HashSet<PathBuf>> = RefCell::new(HashSet::new());
+}
+
 /// Runs `f` while holding the exclusive lock at `path`, then removes the
 /// lock file. `f` receives whether we had to wait for another holder.
+///
+/// Re-entrant on one thread: if this thread already holds the lock (a
+/// computation asking for its own key), `f` runs under the outer hold.
 pub(crate) fn with_lock<R>(path: &Path, f: impl FnOnce(bool) -> R) -> Result<R> {
+    if HELD.with(|held| held.borrow().contains(path)) {
+        return Ok(f(false));
+    }
     let mut f = Some(f);
     let mut waited = false;
     loop {
@@ -63,6 +78,9 @@ fn run_locked<R>(
     if !still_at(&guard, path) {
         return None;
     }
+    HELD.with(|held| held.borrow_mut().insert(path.to_owned()));
+    // Released even if `f` panics, so a caught panic leaves no stale entry.
+    let _held = Held(path);
     // `f` is taken only here, and we return right after.
     let out = f.take().map(|f| f(waited))?;
     // Remove while still holding it, so no one can lock the old file and
@@ -70,6 +88,15 @@ fn run_locked<R>(
     let _ = fs::remove_file(path);
     drop(guard);
     Some(out)
+}
+
+/// Forgets this thread's hold on a lock file when dropped.
+struct Held<'a>(&'a Path);
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        HELD.with(|held| held.borrow_mut().remove(self.0));
+    }
 }
 
 /// Removes the lock file at `path` if no one holds it. Returns whether it

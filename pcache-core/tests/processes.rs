@@ -222,3 +222,44 @@ fn writes_over_the_file_size_limit_fail_cleanly() {
     );
     assert_eq!(store.entries().unwrap().len(), 1);
 }
+
+#[test]
+fn a_computation_asking_for_its_own_key_does_not_deadlock() {
+    let dir = tempfile::tempdir().unwrap();
+    let (done, finished) = std::sync::mpsc::channel();
+    let path = dir.path().to_owned();
+    std::thread::spawn(move || {
+        let store = Store::open(path).unwrap();
+        let key = Key::new("k").unwrap();
+        let outer = store.get_or_compute(&key, || {
+            let inner = store.get_or_compute(&key, || 1u32);
+            inner.value + 1
+        });
+        done.send(outer.value).unwrap();
+    });
+    let value = finished
+        .recv_timeout(Duration::from_secs(20))
+        .expect("deadlocked");
+    assert_eq!(value, 2);
+}
+
+#[test]
+fn threads_still_wait_for_each_other_on_one_key() {
+    // The re-entrancy allowance is per thread: another thread still waits.
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let key = Key::new("k").unwrap();
+    let computed = std::sync::atomic::AtomicU32::new(0);
+    std::thread::scope(|s| {
+        for _ in 0..4 {
+            s.spawn(|| {
+                store.get_or_compute(&key, || {
+                    computed.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    std::thread::sleep(Duration::from_millis(100));
+                    7u8
+                })
+            });
+        }
+    });
+    assert_eq!(computed.into_inner(), 1);
+}
