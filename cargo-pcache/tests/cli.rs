@@ -10,6 +10,17 @@ use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_cargo-pcache");
 
+/// `program` in `dir`, without the variables that would move caches
+/// elsewhere than the test intends.
+fn command(program: &str, dir: &Path) -> Command {
+    let mut cmd = Command::new(program);
+    cmd.current_dir(dir)
+        .env_remove("CARGO_TARGET_DIR")
+        .env_remove("CARGO_BUILD_BUILD_DIR")
+        .env_remove("PCACHE_DIR");
+    cmd
+}
+
 /// A temporary Cargo project with a target directory.
 struct Project {
     dir: tempfile::TempDir,
@@ -80,12 +91,9 @@ impl Project {
     }
 
     fn run(&self, args: &[&str]) -> Output {
-        Command::new(BIN)
+        command(BIN, self.root())
             .arg("pcache")
             .args(args)
-            .current_dir(self.root())
-            .env_remove("CARGO_TARGET_DIR")
-            .env_remove("PCACHE_DIR")
             .env("NO_COLOR", "1")
             .output()
             .unwrap()
@@ -318,11 +326,8 @@ fn bad_durations_are_usage_errors_showing_the_forms() {
 #[test]
 fn outside_a_project_is_an_error_naming_the_directory() {
     let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(BIN)
+    let out = command(BIN, dir.path())
         .args(["pcache", "ls"])
-        .current_dir(dir.path())
-        .env_remove("CARGO_TARGET_DIR")
-        .env_remove("PCACHE_DIR")
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
@@ -586,12 +591,8 @@ fn with_a_separate_build_dir_the_cache_lives_there_and_ls_finds_it() {
     )
     .unwrap();
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let out = Command::new(&cargo)
+    let out = command(&cargo, root)
         .args(["build", "-q"])
-        .current_dir(root)
-        .env_remove("CARGO_TARGET_DIR")
-        .env_remove("CARGO_BUILD_BUILD_DIR")
-        .env_remove("PCACHE_DIR")
         .output()
         .unwrap();
     assert!(
@@ -608,12 +609,8 @@ fn with_a_separate_build_dir_the_cache_lives_there_and_ls_finds_it() {
         "and not in the target dir"
     );
 
-    let out = Command::new(BIN)
+    let out = command(BIN, root)
         .args(["pcache", "ls", "--json", "-p", &package])
-        .current_dir(root)
-        .env_remove("CARGO_TARGET_DIR")
-        .env_remove("CARGO_BUILD_BUILD_DIR")
-        .env_remove("PCACHE_DIR")
         .output()
         .unwrap();
     assert!(

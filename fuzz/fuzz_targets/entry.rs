@@ -14,11 +14,23 @@ fn dir() -> &'static PathBuf {
     static DIR: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
     let (_, path) = DIR.get_or_init(|| {
         // Memory-backed where available: the target writes a file per run.
-        let dir = tempfile::tempdir_in("/dev/shm").or_else(|_| tempfile::tempdir()).unwrap();
+        let dir = tempfile::tempdir_in("/dev/shm")
+            .or_else(|_| tempfile::tempdir())
+            .unwrap();
         let path = dir.path().to_owned();
         (dir, path)
     });
     path
+}
+
+/// Applies `(position, xor)` mutations to a file's bytes.
+fn mutate(original: &[u8], mutations: &[(u16, u8)]) -> Vec<u8> {
+    let mut bytes = original.to_vec();
+    for (at, xor) in mutations {
+        let at = usize::from(*at) % bytes.len();
+        bytes[at] ^= xor;
+    }
+    bytes
 }
 
 fuzz_target!(|input: (Vec<(u32, String)>, Vec<(u16, u8)>, Vec<u8>)| {
@@ -31,20 +43,22 @@ fuzz_target!(|input: (Vec<(u32, String)>, Vec<(u16, u8)>, Vec<u8>)| {
     for reader in 0..3 {
         std::fs::write(&path, &raw).unwrap();
         match reader {
-            0 => assert!(!matches!(store.get::<Vec<(u32, String)>>(&key), Ok(Some(_)))),
+            0 => assert!(!matches!(
+                store.get::<Vec<(u32, String)>>(&key),
+                Ok(Some(_))
+            )),
             1 => assert!(!matches!(store.get::<Vec<u8>>(&key), Ok(Some(_)))),
-            _ => assert!(!matches!(store.stream_reader::<(u32, String)>(&key), Ok(Some(_)))),
+            _ => assert!(!matches!(
+                store.stream_reader::<(u32, String)>(&key),
+                Ok(Some(_))
+            )),
         }
     }
 
     // A valid value entry, mutated.
     store.set(&key, &value).unwrap();
     let original = std::fs::read(&path).unwrap();
-    let mut bytes = original.clone();
-    for (at, xor) in &mutations {
-        let at = usize::from(*at) % bytes.len();
-        bytes[at] ^= xor;
-    }
+    let bytes = mutate(&original, &mutations);
     std::fs::write(&path, &bytes).unwrap();
     if let Ok(Some(read)) = store.get::<Vec<(u32, String)>>(&key) {
         assert_eq!(bytes, original, "a changed entry was accepted");
@@ -58,11 +72,7 @@ fuzz_target!(|input: (Vec<(u32, String)>, Vec<(u16, u8)>, Vec<u8>)| {
     }
     writer.commit(Duration::ZERO).unwrap();
     let original = std::fs::read(&path).unwrap();
-    let mut bytes = original.clone();
-    for (at, xor) in &mutations {
-        let at = usize::from(*at) % bytes.len();
-        bytes[at] ^= xor;
-    }
+    let bytes = mutate(&original, &mutations);
     std::fs::write(&path, &bytes).unwrap();
     if let Ok(Some(reader)) = store.stream_reader::<(u32, String)>(&key) {
         assert_eq!(bytes, original, "a changed stream was accepted");
