@@ -371,10 +371,23 @@ where
     It: IntoIterator<Item = T>,
 {
     fn drop(&mut self) {
-        if let (Some(step), State::Recording { writer, .. }) = (self.step.take(), &self.state) {
-            // Dropped before the end: the writer's temporary file goes with it.
-            let items = writer.as_ref().map_or(0, |w| w.items());
-            step.finish(Outcome::Abandoned { items });
+        // Dropped before the end: the step still reports.
+        let Some(step) = self.step.take() else { return };
+        match &self.state {
+            State::Recording { writer, .. } => {
+                // The writer's temporary file goes with it: nothing stored.
+                let items = writer.as_ref().map_or(0, |w| w.items());
+                step.finish(Outcome::Abandoned { items });
+            }
+            State::Hit { reader, busy, .. } => step.finish(Outcome::Hit {
+                size_bytes: reader.info().size_bytes,
+                elapsed: *busy,
+                saved: reader.info().compute_time,
+                waited: false,
+            }),
+            // Nothing read from or written to the cache: its problems (if
+            // any) are reported when `step` drops.
+            State::Verifying { .. } | State::Passing { .. } | State::Done => {}
         }
     }
 }

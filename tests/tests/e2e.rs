@@ -218,6 +218,21 @@ fn an_iterator_dropped_early_stores_nothing() {
 }
 
 #[test]
+fn a_hit_dropped_early_still_reports_its_step() {
+    let f = Fixture::new("drop-hit");
+    let build = f.build(&[("FIXTURE_MODE", "drop-hit")]);
+    // `rows` is computed in full, then read again and dropped after one item.
+    let rows: Vec<_> = build
+        .steps()
+        .into_iter()
+        .filter(|s| s.starts_with("hit rows") || s.starts_with("miss rows"))
+        .collect();
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert!(rows[1].starts_with("hit rows: read"), "{rows:?}");
+    assert_eq!(f.count("rows"), 1);
+}
+
+#[test]
 fn try_cached_errors_are_not_stored() {
     let f = Fixture::new("try");
     f.build(&[("FIXTURE_MODE", "try-fail")]);
