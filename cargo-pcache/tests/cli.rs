@@ -201,7 +201,8 @@ fn ls_entries_lists_each_entry_with_rfc3339_times() {
         );
         let modified = humantime::parse_rfc3339(entry["modified"].as_str().unwrap()).unwrap();
         let age = SystemTime::now().duration_since(modified).unwrap();
-        assert!((89..=100).contains(&age.as_secs()), "{age:?}");
+        // Written 90 s back; generous for a loaded machine.
+        assert!((89..=180).contains(&age.as_secs()), "{age:?}");
         assert_eq!(entry["expired"], false);
         assert!(entry["bytes"].as_u64().unwrap() > 1000);
     }

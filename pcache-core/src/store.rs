@@ -812,10 +812,18 @@ impl Store {
     pub fn delete(self) -> Result<Removed> {
         let scan = self.scan()?;
         let dir = self.layout.dir();
-        match fs::remove_dir_all(dir) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Removed::default()),
-            Err(e) => return Err(e).op("remove cache directory", dir),
+        // A build writing into the cache meanwhile can add a file between
+        // the removal of the contents and of the directory: try again.
+        let mut attempts = 0;
+        loop {
+            match fs::remove_dir_all(dir) {
+                Ok(()) => break,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Removed::default()),
+                Err(e) if e.kind() == io::ErrorKind::DirectoryNotEmpty && attempts < 10 => {
+                    attempts += 1
+                }
+                Err(e) => return Err(e).op("remove cache directory", dir),
+            }
         }
         Ok(Removed {
             entries: scan.entries.len() as u64,
