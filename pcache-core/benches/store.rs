@@ -51,7 +51,7 @@ fn peak_memory_table() {
         let get = run("get");
         println!(
             "{:>10}  {set:>9.2}x  {get:>9.2}x",
-            pcache_core::format_size(size as u64)
+            pcache_core::conventions::format_size(size as u64)
         );
     }
     println!();

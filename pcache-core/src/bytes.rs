@@ -56,7 +56,9 @@ pub(crate) fn from_vec<T>(bytes: Vec<u8>) -> Option<T> {
 
 /// Moves `value` into a `T` of the same type. Callers check the `TypeId`s.
 fn cast<U, T>(value: U) -> T {
-    assert_eq!(typeid::of::<U>(), typeid::of::<T>());
+    // `assert!` rather than `assert_eq!`: this is instantiated for every
+    // value type of every build script, unoptimized, and needs no message.
+    assert!(typeid::of::<U>() == typeid::of::<T>());
     let value = ManuallyDrop::new(value);
     // SAFETY: `U` and `T` are the same type (asserted above), and the source
     // is never dropped, so ownership moves exactly once.

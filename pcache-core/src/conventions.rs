@@ -1,6 +1,150 @@
-//! Human durations (`90`, `90s`, `15m`, `12h`, `7d`, `2w`, `1h30m`) and sizes.
+//! The rules pcache-build and `cargo pcache` must apply identically: where
+//! caches live, what the environment variables mean, how durations and sizes
+//! are written, and how names are shown. Each is written here once.
+//!
+//! ```
+//! use std::path::Path;
+//! use std::time::Duration;
+//! use pcache_core::conventions::{self, Mode};
+//!
+//! // `<build dir>/pcache/<package>/<short id of the cache name>`
+//! let root = conventions::pcache_root(None, Path::new("/w/target"));
+//! let dir = conventions::cache_dir(&root, "my-sys", "bindings");
+//! assert!(dir.starts_with("/w/target/pcache/my-sys"));
+//!
+//! assert_eq!(Mode::parse(Some("off")), Ok(Mode::Off));
+//! assert_eq!(conventions::parse_duration("1h30m")?, Duration::from_secs(5400));
+//! assert_eq!(conventions::parse_size("2GiB"), Ok(2 << 30));
+//! assert_eq!(conventions::format_size(1536), "1.5 KiB");
+//! # Ok::<(), conventions::ParseDurationError>(())
+//! ```
 
+use std::ffi::OsStr;
+use std::fmt;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+use serde::{Deserialize, Deserializer};
+
+/// The directory under Cargo's build directory that holds every cache.
+pub const PCACHE_DIR_NAME: &str = "pcache";
+
+/// The directory holding the per-package cache directories: `$PCACHE_DIR`
+/// when set and not empty, else `<build_dir>/pcache`.
+pub fn pcache_root(pcache_dir: Option<&OsStr>, build_dir: &Path) -> PathBuf {
+    match pcache_dir.filter(|v| !v.is_empty()) {
+        Some(dir) => PathBuf::from(dir),
+        None => build_dir.join(PCACHE_DIR_NAME),
+    }
+}
+
+/// The directory of one cache: `<root>/<package>/<short id of the name>`.
+/// Any name is valid: the directory is named by its hash.
+pub fn cache_dir(root: &Path, package: &str, name: &str) -> PathBuf {
+    root.join(package_dir_name(package))
+        .join(crate::short_id(name))
+}
+
+/// A package's directory name. Package names are `[A-Za-z0-9_-]` on
+/// crates.io, but nothing stops a local manifest from being odd: keep only
+/// what is safe in a path.
+pub fn package_dir_name(package: &str) -> String {
+    let cleaned: String = package
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if cleaned.is_empty() {
+        "_".to_owned()
+    } else {
+        cleaned
+    }
+}
+
+/// What the `PCACHE` environment variable asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Read and write the cache (the default; also `on`, `1`, `true`).
+    On,
+    /// `PCACHE=off` (or `0`, `false`): compute every step, touch nothing.
+    Off,
+    /// `PCACHE=verify`: compute every step and compare with the stored value.
+    Verify,
+}
+
+impl Mode {
+    /// Parses the value of `PCACHE` (unset is [`Mode::On`]). An unknown
+    /// value is returned as the error, trimmed and lowercased.
+    pub fn parse(value: Option<&str>) -> Result<Mode, String> {
+        match value.map(|v| v.trim().to_ascii_lowercase()).as_deref() {
+            None | Some("" | "on" | "1" | "true") => Ok(Mode::On),
+            Some("off" | "0" | "false") => Ok(Mode::Off),
+            Some("verify") => Ok(Mode::Verify),
+            Some(other) => Err(other.to_owned()),
+        }
+    }
+}
+
+/// `[package.metadata.pcache]` (and `[workspace.metadata.pcache]`), as
+/// both pcache-build (through `toml`) and `cargo pcache` (through
+/// `cargo metadata`'s JSON) read it.
+///
+/// ```
+/// let settings: pcache_core::conventions::Settings =
+///     toml::from_str("expiry = \"30d\"\nmax-size = \"2GiB\"")?;
+/// assert_eq!(settings.expiry, Some(std::time::Duration::from_secs(30 * 86_400)));
+/// assert_eq!(settings.max_size, Some(2 << 30));
+/// assert!(toml::from_str::<pcache_core::conventions::Settings>("expiry = \"soon\"").is_err());
+/// # Ok::<(), toml::de::Error>(())
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub struct Settings {
+    /// Entries older than this are expired: a duration such as `"30d"`, or
+    /// a number of seconds.
+    #[serde(default, deserialize_with = "de_duration")]
+    pub expiry: Option<Duration>,
+    /// The size cap of the whole pcache directory: `"500MiB"`, `"2GiB"`, or
+    /// a number of bytes.
+    #[serde(default, deserialize_with = "de_size")]
+    pub max_size: Option<u64>,
+}
+
+/// A duration or size written as text, or as a bare number.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum TextOrNumber {
+    Text(String),
+    Number(u64),
+}
+
+fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    match TextOrNumber::deserialize(d).map_err(|_| {
+        serde::de::Error::custom("expiry must be a duration such as \"30d\" or a number of seconds")
+    })? {
+        TextOrNumber::Text(text) => parse_duration(&text)
+            .map(Some)
+            .map_err(serde::de::Error::custom),
+        TextOrNumber::Number(secs) => Ok(Some(Duration::from_secs(secs))),
+    }
+}
+
+fn de_size<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    match TextOrNumber::deserialize(d).map_err(|_| {
+        serde::de::Error::custom("max-size must be a size such as \"2GiB\" or a number of bytes")
+    })? {
+        TextOrNumber::Text(text) => parse_size(&text)
+            .map(Some)
+            .map_err(|e| serde::de::Error::custom(format!("invalid max-size `{text}`: {e}"))),
+        TextOrNumber::Number(bytes) => Ok(Some(bytes)),
+    }
+}
 
 /// The error for a string that is not a duration.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -18,13 +162,12 @@ pub struct ParseDurationError {
 ///
 /// ```
 /// use std::time::Duration;
-/// use pcache_core::parse_duration;
+/// use pcache_core::conventions::parse_duration;
 ///
 /// assert_eq!(parse_duration("90")?, Duration::from_secs(90));
-/// assert_eq!(parse_duration("1h30m")?, Duration::from_secs(5400));
 /// assert_eq!(parse_duration("2w")?, Duration::from_secs(14 * 86_400));
 /// assert!(parse_duration("soon").is_err());
-/// # Ok::<(), pcache_core::ParseDurationError>(())
+/// # Ok::<(), pcache_core::conventions::ParseDurationError>(())
 /// ```
 ///
 /// # Errors
@@ -45,13 +188,14 @@ pub fn parse_duration(input: &str) -> Result<Duration, ParseDurationError> {
     humantime::parse_duration(s).map_err(|e| err(e.to_string()))
 }
 
-/// Formats a duration compactly in its two largest units: `45s`, `15m`,
-/// `1h30m`, `7d`, `2w3d`.
+/// Formats a duration compactly in its two largest adjacent units: `45s`,
+/// `15m`, `1h30m`, `7d`, `2w3d`; under a second, `250ms`.
 ///
 /// ```
 /// use std::time::Duration;
-/// assert_eq!(pcache_core::format_duration(Duration::from_secs(5400)), "1h30m");
-/// assert_eq!(pcache_core::format_duration(Duration::from_secs(30 * 86_400)), "4w2d");
+/// use pcache_core::conventions::format_duration;
+/// assert_eq!(format_duration(Duration::from_secs(5400)), "1h30m");
+/// assert_eq!(format_duration(Duration::from_secs(30 * 86_400)), "4w2d");
 /// ```
 pub fn format_duration(d: Duration) -> String {
     const UNITS: [(u64, &str); 5] = [
@@ -84,11 +228,72 @@ pub fn format_duration(d: Duration) -> String {
     out
 }
 
+/// The error for a string that is not a size.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParseSizeError(String);
+
+impl fmt::Display for ParseSizeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "invalid size `{}` (expected bytes such as `1000000`, or units such as `500MiB`, `2GiB`, `1.5G`)",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for ParseSizeError {}
+
+/// Parses a size: a number of bytes, or a number with a unit. Binary units
+/// (`KiB`, `MiB`, `GiB`, `TiB`) and their short forms (`K`, `M`, `G`, `T`,
+/// also `KB`, `MB`…) all count in powers of 1024, as disk usage tools do.
+///
+/// ```
+/// use pcache_core::conventions::parse_size;
+/// assert_eq!(parse_size("500MiB"), Ok(500 << 20));
+/// assert_eq!(parse_size("1.5G"), Ok(3 << 29));
+/// assert_eq!(parse_size("4096"), Ok(4096));
+/// assert!(parse_size("lots").is_err());
+/// ```
+///
+/// # Errors
+///
+/// Fails on anything else, or a size over 16 EiB.
+pub fn parse_size(input: &str) -> Result<u64, ParseSizeError> {
+    let err = || ParseSizeError(input.to_owned());
+    let s = input.trim();
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
+    let (number, unit) = s.split_at(split);
+    let shift = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 0,
+        "k" | "kb" | "kib" => 10,
+        "m" | "mb" | "mib" => 20,
+        "g" | "gb" | "gib" => 30,
+        "t" | "tb" | "tib" => 40,
+        _ => return Err(err()),
+    };
+    if number.is_empty() {
+        return Err(err());
+    }
+    if let Ok(whole) = number.parse::<u64>() {
+        return whole.checked_mul(1u64 << shift).ok_or_else(err);
+    }
+    let value: f64 = number.parse().map_err(|_| err())?;
+    let bytes = value * (1u64 << shift) as f64;
+    if !bytes.is_finite() || bytes < 0.0 || bytes >= u64::MAX as f64 {
+        return Err(err());
+    }
+    Ok(bytes.round() as u64)
+}
+
 /// Formats a size in binary units, said so: `512 B`, `1.5 KiB`, `3.0 MiB`.
 ///
 /// ```
-/// assert_eq!(pcache_core::format_size(1536), "1.5 KiB");
-/// assert_eq!(pcache_core::format_size(3 << 20), "3.0 MiB");
+/// use pcache_core::conventions::format_size;
+/// assert_eq!(format_size(1536), "1.5 KiB");
+/// assert_eq!(format_size(3 << 20), "3.0 MiB");
 /// ```
 pub fn format_size(bytes: u64) -> String {
     const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
@@ -104,12 +309,37 @@ pub fn format_size(bytes: u64) -> String {
     format!("{value:.1} {}", UNITS[unit])
 }
 
+/// A cache name as shown in messages and tables: one line (control
+/// characters become spaces), at most `max_chars` characters and an
+/// ellipsis, and `""` for the empty name.
+///
+/// ```
+/// use pcache_core::conventions::display_name;
+/// assert_eq!(display_name("bindings\nv2", 80), "bindings v2");
+/// assert_eq!(display_name("", 80), "\"\"");
+/// assert_eq!(display_name("abcdef", 3), "abc…");
+/// ```
+pub fn display_name(name: &str, max_chars: usize) -> String {
+    if name.is_empty() {
+        return "\"\"".to_owned();
+    }
+    let mut shown: String = name
+        .chars()
+        .take(max_chars)
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    if name.chars().nth(max_chars).is_some() {
+        shown.push('…');
+    }
+    shown
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn parses_every_documented_form() {
+    fn parses_every_documented_duration() {
         let cases = [
             ("90", 90),
             ("90s", 90),
@@ -129,7 +359,7 @@ mod tests {
     }
 
     #[test]
-    fn rejects_garbage_and_names_the_forms() {
+    fn rejects_garbage_durations_and_names_the_forms() {
         for bad in ["", "-5", "5x", "h", "99999999999999999999999"] {
             let err = parse_duration(bad).unwrap_err().to_string();
             assert!(err.contains("1h30m"), "{err}");
@@ -137,11 +367,25 @@ mod tests {
     }
 
     #[test]
-    fn sizes_use_binary_units() {
+    fn sizes_parse_and_print_in_binary_units() {
         assert_eq!(format_size(0), "0 B");
         assert_eq!(format_size(1023), "1023 B");
         assert_eq!(format_size(1024), "1.0 KiB");
         assert_eq!(format_size(5 << 30), "5.0 GiB");
+        for (text, bytes) in [
+            ("0", 0),
+            ("10B", 10),
+            ("1k", 1024),
+            ("500MiB", 500 << 20),
+            ("2 GiB", 2 << 30),
+            ("1TB", 1 << 40),
+            ("0.5M", 512 << 10),
+        ] {
+            assert_eq!(parse_size(text), Ok(bytes), "{text}");
+        }
+        for bad in ["", "MiB", "-1", "1.2.3G", "5 parsecs", "99999999999T"] {
+            assert!(parse_size(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]
@@ -151,5 +395,62 @@ mod tests {
             let text = format_duration(d);
             assert!(parse_duration(&text).unwrap() <= d, "{text}");
         }
+    }
+
+    #[test]
+    fn pcache_modes() {
+        assert_eq!(Mode::parse(None), Ok(Mode::On));
+        for off in ["off", "0", "false", "OFF", " False "] {
+            assert_eq!(Mode::parse(Some(off)), Ok(Mode::Off), "{off}");
+        }
+        assert_eq!(Mode::parse(Some("verify")), Ok(Mode::Verify));
+        assert_eq!(Mode::parse(Some("sometimes")), Err("sometimes".to_owned()));
+    }
+
+    #[test]
+    fn settings_accept_text_and_numbers_and_reject_the_rest() {
+        let s: Settings = toml::from_str("expiry = 90\nmax-size = 1024").unwrap();
+        assert_eq!(s.expiry, Some(Duration::from_secs(90)));
+        assert_eq!(s.max_size, Some(1024));
+        let e = toml::from_str::<Settings>("expiry = true").unwrap_err();
+        assert!(e.message().contains("30d"), "{e}");
+        let e = toml::from_str::<Settings>("max-size = \"huge\"").unwrap_err();
+        assert!(e.message().contains("huge"), "{e}");
+        assert_eq!(toml::from_str::<Settings>("").unwrap(), Settings::default());
+    }
+
+    #[test]
+    fn any_cache_name_stays_inside_the_package_dir() {
+        let root = Path::new("/t/pcache");
+        for name in [
+            "",
+            "../../x",
+            "/etc/passwd",
+            "🦀",
+            &"n".repeat(10_000),
+            "a\0b",
+        ] {
+            let dir = cache_dir(root, "pkg", name);
+            assert_eq!(dir.parent(), Some(root.join("pkg").as_path()), "{name:?}");
+            assert!(dir.file_name().unwrap().len() < 40);
+        }
+        assert_eq!(
+            cache_dir(root, "../evil", "x").parent(),
+            Some(root.join("___evil").as_path())
+        );
+    }
+
+    #[test]
+    fn pcache_dir_wins_unless_empty() {
+        let build = Path::new("/w/target");
+        assert_eq!(pcache_root(None, build), Path::new("/w/target/pcache"));
+        assert_eq!(
+            pcache_root(Some(OsStr::new("")), build),
+            Path::new("/w/target/pcache")
+        );
+        assert_eq!(
+            pcache_root(Some(OsStr::new("/shared")), build),
+            Path::new("/shared")
+        );
     }
 }

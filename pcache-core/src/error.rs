@@ -4,32 +4,32 @@ use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
 
+use crate::canonical::KeyError;
+
 /// A specialized [`Result`](std::result::Result) for store operations.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Everything that can go wrong in a store operation.
 ///
-/// Every variant names the path it concerns. A cache *miss* is never an
-/// error: lookups return `Ok(None)` for it.
-#[derive(Debug, thiserror::Error)]
+/// Every variant but [`Error::Key`] names the path it concerns (see
+/// [`Error::path`]). A cache *miss* is never an error: lookups return
+/// `Ok(None)` for it.
+#[derive(Debug)]
 #[non_exhaustive]
 pub enum Error {
     /// A file-system operation failed.
-    #[error("failed to {op} `{path}`: {source}")]
     Io {
         /// What was being done, e.g. `"read entry"`.
         op: &'static str,
         /// The path it was done to.
         path: PathBuf,
         /// The underlying error.
-        #[source]
         source: io::Error,
     },
     /// An entry file failed a check (magic, version, length or checksum).
     ///
     /// The file has already been removed when this is returned: the next
     /// lookup of the same key is a plain miss.
-    #[error("corrupt entry `{path}`: {reason}")]
     Corrupt {
         /// The entry file.
         path: PathBuf,
@@ -37,30 +37,25 @@ pub enum Error {
         reason: Corruption,
     },
     /// A value could not be serialized.
-    #[error("failed to serialize a value for `{path}`: {source}")]
     Encode {
         /// The entry the value was meant for.
         path: PathBuf,
         /// The serializer's error.
-        #[source]
         source: rmp_serde::encode::Error,
     },
     /// A stored value passed every integrity check but does not deserialize
     /// into the requested type (usually: the type changed since it was stored).
     ///
     /// The entry has already been removed when this is returned.
-    #[error("failed to deserialize `{path}` as `{type_name}`: {source}")]
     Decode {
         /// The entry file.
         path: PathBuf,
         /// The requested Rust type.
         type_name: &'static str,
         /// The deserializer's error.
-        #[source]
         source: rmp_serde::decode::Error,
     },
     /// A value is too large for the entry format (a byte value over 4 GiB).
-    #[error("value for `{path}` is too large to store ({size_bytes} bytes)")]
     TooLarge {
         /// The entry the value was meant for.
         path: PathBuf,
@@ -68,48 +63,47 @@ pub enum Error {
         size_bytes: u64,
     },
     /// Key material could not be serialized (a `Serialize` impl failed).
-    #[error("failed to serialize key material: {0}")]
-    Key(#[from] crate::key::KeyError),
+    /// The only variant without a path: no file was involved yet.
+    Key(KeyError),
     /// `cache.toml` exists but cannot be parsed.
-    #[error("invalid cache metadata `{path}`: {source}")]
     Meta {
         /// The `cache.toml` file.
         path: PathBuf,
         /// The parser's error.
-        #[source]
         source: toml::de::Error,
     },
 }
 
 impl Error {
-    /// The path the error concerns.
-    pub fn path(&self) -> &Path {
+    /// The path the error concerns; `None` only for [`Error::Key`].
+    pub fn path(&self) -> Option<&Path> {
         match self {
             Error::Io { path, .. }
             | Error::Corrupt { path, .. }
             | Error::Encode { path, .. }
             | Error::Decode { path, .. }
             | Error::TooLarge { path, .. }
-            | Error::Meta { path, .. } => path,
-            Error::Key(_) => Path::new(""),
+            | Error::Meta { path, .. } => Some(path),
+            Error::Key(_) => None,
         }
     }
 
     /// What went wrong, without the path: for messages that print the path
     /// apart, such as `pcache: <cache>: <cause> (<path>)`.
-    pub fn cause(&self) -> String {
-        match self {
-            Error::Io { op, source, .. } => format!("failed to {op}: {source}"),
-            Error::Corrupt { reason, .. } => format!("corrupt entry discarded: {reason}"),
-            Error::Encode { source, .. } => format!("failed to serialize the value: {source}"),
-            Error::Decode {
-                type_name, source, ..
-            } => format!("stored value no longer deserializes as `{type_name}`: {source}"),
-            Error::TooLarge { size_bytes, .. } => {
-                format!("value too large to store ({size_bytes} bytes)")
-            }
-            Error::Key(e) => format!("failed to serialize key material: {e}"),
-            Error::Meta { source, .. } => format!("invalid cache metadata: {source}"),
+    ///
+    /// ```
+    /// use std::path::PathBuf;
+    /// let e = pcache_core::Error::Corrupt {
+    ///     path: PathBuf::from("/c/0123"),
+    ///     reason: pcache_core::Corruption::Truncated,
+    /// };
+    /// assert_eq!(e.to_string(), "corrupt entry `/c/0123`: file is truncated");
+    /// assert_eq!(e.cause().to_string(), "corrupt entry: file is truncated");
+    /// ```
+    pub fn cause(&self) -> impl fmt::Display + '_ {
+        Message {
+            error: self,
+            with_path: false,
         }
     }
 
@@ -119,6 +113,94 @@ impl Error {
             Error::Io { source, .. } => Some(source),
             _ => None,
         }
+    }
+}
+
+/// The one place each message is written, with or without its path.
+struct Message<'a> {
+    error: &'a Error,
+    with_path: bool,
+}
+
+impl fmt::Display for Message<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let at = |f: &mut fmt::Formatter<'_>, path: &Path| {
+            if self.with_path {
+                write!(f, " `{}`", path.display())
+            } else {
+                Ok(())
+            }
+        };
+        match self.error {
+            Error::Io { op, path, source } => {
+                write!(f, "failed to {op}")?;
+                at(f, path)?;
+                write!(f, ": {source}")
+            }
+            Error::Corrupt { path, reason } => {
+                f.write_str("corrupt entry")?;
+                at(f, path)?;
+                write!(f, ": {reason}")
+            }
+            Error::Encode { path, source } => {
+                f.write_str("failed to serialize the value")?;
+                if self.with_path {
+                    write!(f, " for `{}`", path.display())?;
+                }
+                write!(f, ": {source}")
+            }
+            Error::Decode {
+                path,
+                type_name,
+                source,
+            } => {
+                f.write_str("stored value")?;
+                at(f, path)?;
+                write!(f, " does not deserialize as `{type_name}`: {source}")
+            }
+            Error::TooLarge { path, size_bytes } => {
+                f.write_str("value")?;
+                if self.with_path {
+                    write!(f, " for `{}`", path.display())?;
+                }
+                write!(f, " is too large to store ({size_bytes} bytes)")
+            }
+            Error::Key(e) => write!(f, "failed to serialize key material: {e}"),
+            Error::Meta { path, source } => {
+                f.write_str("invalid cache metadata")?;
+                at(f, path)?;
+                write!(f, ": {}", source.message())
+            }
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        Message {
+            error: self,
+            with_path: true,
+        }
+        .fmt(f)
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Io { source, .. } => Some(source),
+            Error::Encode { source, .. } => Some(source),
+            Error::Decode { source, .. } => Some(source),
+            Error::Meta { source, .. } => Some(source),
+            Error::Key(e) => Some(e),
+            Error::Corrupt { .. } | Error::TooLarge { .. } => None,
+        }
+    }
+}
+
+impl From<KeyError> for Error {
+    fn from(e: KeyError) -> Error {
+        Error::Key(e)
     }
 }
 
@@ -181,5 +263,44 @@ impl<T> IoResultExt<T> for io::Result<T> {
             path: path.to_owned(),
             source,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_message_names_its_path_once_and_its_cause_without_it() {
+        let path = PathBuf::from("/cache/dir/entry");
+        let errors = [
+            Error::Io {
+                op: "read entry",
+                path: path.clone(),
+                source: io::Error::from(io::ErrorKind::PermissionDenied),
+            },
+            Error::Corrupt {
+                path: path.clone(),
+                reason: Corruption::Truncated,
+            },
+            Error::TooLarge {
+                path: path.clone(),
+                size_bytes: 5,
+            },
+            Error::Meta {
+                path: path.clone(),
+                source: toml::from_str::<toml::Table>("x = ").unwrap_err(),
+            },
+        ];
+        for e in errors {
+            let full = e.to_string();
+            let cause = e.cause().to_string();
+            assert_eq!(full.matches("/cache/dir/entry").count(), 1, "{full}");
+            assert!(!cause.contains("/cache/dir/entry"), "{cause}");
+            assert_eq!(e.path(), Some(path.as_path()));
+        }
+        let key = Error::Key(<KeyError as serde::ser::Error>::custom("bad"));
+        assert_eq!(key.path(), None);
+        assert_eq!(key.to_string(), key.cause().to_string());
     }
 }

@@ -39,8 +39,14 @@
 //! - [`StreamWriter`] / [`StreamReader`] — entries written and read one item
 //!   at a time, in constant memory.
 //! - [`Key`] — XXH3-128 of the canonical MessagePack serialization of the key
-//!   material, plus its length; [`short_id`] for directory names.
-//! - [`Error`] — the one error type; every variant names its path.
+//!   material, plus its length; [`short_id`] for directory names. std's and
+//!   hashbrown's `HashMap` and `HashSet` are serialized in sorted order, so
+//!   they key the same in every process; every other collection keeps its
+//!   order ([`canonical_bytes`] has the rules and their limit).
+//! - [`Error`] — the one error type; every variant but [`Error::Key`] names
+//!   its path.
+//! - [`conventions`] — what pcache-build and `cargo pcache` must agree on:
+//!   where caches live, `PCACHE` and `PCACHE_DIR`, durations, sizes, names.
 //!
 //! # On disk
 //!
@@ -88,27 +94,30 @@
 
 mod atomic;
 mod bytes;
-mod duration;
+mod canonical;
+mod compute;
+pub mod conventions;
 mod entry;
 mod error;
+mod get;
 mod key;
 mod layout;
 mod lock;
 mod meta;
-mod read;
+mod put;
 mod store;
 mod stream;
+mod sweep;
 
-pub use duration::{ParseDurationError, format_duration, format_size, parse_duration};
+pub use canonical::{KeyError, canonical_bytes};
+pub use compute::Fetched;
 pub use entry::FORMAT_VERSION;
 pub use error::{Corruption, Error, Result};
-pub use key::{Key, KeyError, ParseKeyError, canonical_bytes, short_id, value_digest};
+pub use key::{Key, ParseKeyError, short_id, value_digest};
 pub use meta::CacheMeta;
-pub use store::{EntryInfo, Fetched, Plan, Removed, Scan, Store};
+pub use store::{DEFAULT_LOCK_TIMEOUT, EntryInfo, Store};
 pub use stream::{StreamReader, StreamWriter};
-
-/// The name of the metadata file in every cache directory.
-pub const META_FILE: &str = layout::META_FILE;
+pub use sweep::{Plan, Removed, Scan};
 
 /// This crate's README code blocks, compiled and run as doctests.
 #[cfg(doctest)]

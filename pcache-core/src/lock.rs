@@ -1,4 +1,7 @@
-//! Per-key inter-process locks for single flight.
+//! Per-key inter-process locks for single flight, in the manner of cargo's
+//! `flock.rs`: try the lock first, wait only when another process holds it,
+//! and treat a file system without lock support as "no locking" rather than
+//! as an error.
 //!
 //! A key's lock file exists only while the key is being computed: the holder
 //! removes it before unlocking. A process that was blocked on the removed
@@ -7,18 +10,23 @@
 //! kernel releases `flock`s with the process) and are removed by the next
 //! computation of the same key or by [`Store::flush`](crate::Store::flush).
 //!
-//! Like every `flock`-based scheme, this relies on the file system honouring
-//! advisory locks; some network file systems do not.
+//! Waiting is bounded: after the store's lock timeout the caller computes
+//! anyway, so a holder that hangs (stopped, or waiting itself for a key the
+//! waiter holds) delays a build but never stalls it. Like every
+//! `flock`-based scheme this relies on the file system honouring advisory
+//! locks; some network file systems do not, and then two processes may both
+//! compute (each write is still atomic).
 
 use std::cell::RefCell;
 use std::collections::HashSet;
 use std::fs::{self, File, OpenOptions};
 use std::io;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use fd_lock::RwLock;
 
-use crate::error::{IoResultExt, Result};
+use crate::error::{Error, IoResultExt, Result};
 
 thread_local! {
     /// Lock files this thread holds. `flock` locks belong to open file
@@ -27,16 +35,52 @@ thread_local! {
     static HELD: RefCell<HashSet<PathBuf>> = RefCell::new(HashSet::new());
 }
 
-/// Runs `f` while holding the exclusive lock at `path`, then removes the
-/// lock file. `f` receives whether we had to wait for another holder.
-///
-/// Re-entrant on one thread: if this thread already holds the lock (a
-/// computation asking for its own key), `f` runs under the outer hold.
-pub(crate) fn with_lock<R>(path: &Path, f: impl FnOnce(bool) -> R) -> Result<R> {
-    if HELD.with(|held| held.borrow().contains(path)) {
-        return Ok(f(false));
+/// The longest pause between two attempts while waiting.
+const MAX_PAUSE: Duration = Duration::from_millis(32);
+
+/// How taking a key's lock went.
+#[derive(Debug)]
+pub(crate) enum Acquired {
+    /// We hold it until this is dropped.
+    Held(KeyLock),
+    /// This thread already holds it (a computation asking for its own key):
+    /// the outer hold covers us.
+    Reentrant,
+    /// The file system does not support locks: no single flight, silently.
+    Unsupported,
+}
+
+impl Acquired {
+    /// Whether another holder had to finish first (so its value may now be
+    /// stored).
+    pub(crate) fn waited(&self) -> bool {
+        matches!(self, Acquired::Held(lock) if lock.waited)
     }
-    let mut f = Some(f);
+}
+
+/// A held key lock. Dropping it removes the lock file, then releases it.
+#[derive(Debug)]
+pub(crate) struct KeyLock {
+    /// Never read: held for as long as it is open, since closing the file
+    /// description releases the `flock`.
+    _locked: File,
+    path: PathBuf,
+    waited: bool,
+}
+
+/// Takes the exclusive lock at `path`, waiting at most `max_wait` for
+/// another holder.
+///
+/// # Errors
+///
+/// When the lock file cannot be opened, locking fails for another reason
+/// than lack of support, or the wait times out.
+pub(crate) fn lock(path: &Path, max_wait: Duration) -> Result<Acquired> {
+    if HELD.with(|held| held.borrow().contains(path)) {
+        return Ok(Acquired::Reentrant);
+    }
+    let started = Instant::now();
+    let mut pause = Duration::from_millis(1);
     let mut waited = false;
     loop {
         let file = OpenOptions::new()
@@ -47,55 +91,77 @@ pub(crate) fn with_lock<R>(path: &Path, f: impl FnOnce(bool) -> R) -> Result<R> 
             .open(path)
             .op("open lock file", path)?;
         let mut lock = RwLock::new(file);
-        let attempt = match lock.try_write() {
-            Ok(guard) => Some(run_locked(guard, path, &mut f, waited)),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => None,
-            Err(e) => return Err(e).op("lock", path),
-        };
-        let outcome = match attempt {
-            Some(outcome) => outcome,
-            None => {
-                waited = true;
-                let guard = lock.write().op("lock", path)?;
-                run_locked(guard, path, &mut f, waited)
+        loop {
+            match lock.try_write() {
+                // The lock lives as long as the file description: keep it
+                // past the guard, and release it by closing the file.
+                Ok(guard) => std::mem::forget(guard),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    waited = true;
+                    if started.elapsed() >= max_wait {
+                        return Err(timed_out(path, max_wait));
+                    }
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(MAX_PAUSE);
+                    continue;
+                }
+                Err(e) if is_unsupported(&e) => return Ok(Acquired::Unsupported),
+                Err(e) => return Err(e).op("lock", path),
             }
-        };
-        if let Some(out) = outcome {
-            return Ok(out);
+            break;
         }
+        let file = lock.into_inner();
+        // The previous holder removed the file after we opened it: the lock
+        // we hold is on a file no one else will look at. Start over.
+        if !still_at(&file, path) {
+            continue;
+        }
+        HELD.with(|held| held.borrow_mut().insert(path.to_owned()));
+        return Ok(Acquired::Held(KeyLock {
+            _locked: file,
+            path: path.to_owned(),
+            waited,
+        }));
     }
 }
 
-/// Runs `f` under `guard` unless the lock file was replaced (the previous
-/// holder removed it after we opened it): then `None`, and the caller starts
-/// over on the current file.
-fn run_locked<R>(
-    guard: fd_lock::RwLockWriteGuard<'_, File>,
-    path: &Path,
-    f: &mut Option<impl FnOnce(bool) -> R>,
-    waited: bool,
-) -> Option<R> {
-    if !still_at(&guard, path) {
-        return None;
-    }
-    HELD.with(|held| held.borrow_mut().insert(path.to_owned()));
-    // Released even if `f` panics, so a caught panic leaves no stale entry.
-    let _held = Held(path);
-    // `f` is taken only here, and we return right after.
-    let out = f.take().map(|f| f(waited))?;
-    // Remove while still holding it, so no one can lock the old file and
-    // believe it is the current one.
-    let _ = fs::remove_file(path);
-    drop(guard);
-    Some(out)
-}
-
-/// Forgets this thread's hold on a lock file when dropped.
-struct Held<'a>(&'a Path);
-
-impl Drop for Held<'_> {
+impl Drop for KeyLock {
     fn drop(&mut self) {
-        HELD.with(|held| held.borrow_mut().remove(self.0));
+        HELD.with(|held| held.borrow_mut().remove(&self.path));
+        // Remove while still holding it, so no one can lock the old file and
+        // believe it is the current one. `flush` removes only unlocked lock
+        // files, so the path still names ours.
+        // `self._locked` closes after this, releasing the lock.
+        let _ = fs::remove_file(&self.path);
+    }
+}
+
+fn timed_out(path: &Path, max_wait: Duration) -> Error {
+    Error::Io {
+        op: "wait for the lock",
+        path: path.to_owned(),
+        source: io::Error::new(
+            io::ErrorKind::TimedOut,
+            format!(
+                "another process has been computing this entry for over {} s; computing it here too",
+                max_wait.as_secs()
+            ),
+        ),
+    }
+}
+
+/// Whether a lock error means the file system has no `flock` support.
+fn is_unsupported(e: &io::Error) -> bool {
+    #[cfg(unix)]
+    {
+        matches!(
+            e.raw_os_error(),
+            Some(libc::ENOLCK | libc::ENOSYS | libc::EOPNOTSUPP)
+        ) || e.kind() == io::ErrorKind::Unsupported
+    }
+    #[cfg(not(unix))]
+    {
+        e.kind() == io::ErrorKind::Unsupported
     }
 }
 
@@ -128,4 +194,66 @@ fn still_at(_file: &File, path: &Path) -> bool {
     // Windows refuses to remove a file that is open, so a lock file cannot
     // be swapped underneath a holder.
     path.exists()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_second_lock_on_one_thread_is_reentrant() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("k.lock");
+        let outer = lock(&path, Duration::from_secs(1)).unwrap();
+        assert!(matches!(outer, Acquired::Held(_)));
+        assert!(matches!(
+            lock(&path, Duration::from_secs(1)).unwrap(),
+            Acquired::Reentrant
+        ));
+        drop(outer);
+        assert!(!path.exists(), "the holder removes its lock file");
+    }
+
+    #[test]
+    fn waiting_for_a_holder_that_never_finishes_gives_up_in_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("k.lock");
+        let held = lock(&path, Duration::from_secs(1)).unwrap();
+        let waiter = {
+            let path = path.clone();
+            std::thread::spawn(move || {
+                let started = Instant::now();
+                let result = lock(&path, Duration::from_millis(200));
+                (result.map(|a| a.waited()), started.elapsed())
+            })
+        };
+        let (result, took) = waiter.join().unwrap();
+        let e = result.unwrap_err();
+        assert_eq!(e.io_error().unwrap().kind(), io::ErrorKind::TimedOut);
+        assert!(took >= Duration::from_millis(200), "{took:?}");
+        drop(held);
+    }
+
+    #[test]
+    fn a_waiter_gets_the_lock_once_the_holder_is_done() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("k.lock");
+        let held = lock(&path, Duration::from_secs(1)).unwrap();
+        let waiter = {
+            let path = path.clone();
+            std::thread::spawn(move || lock(&path, Duration::from_secs(30)).map(|a| a.waited()))
+        };
+        std::thread::sleep(Duration::from_millis(50));
+        drop(held);
+        assert!(waiter.join().unwrap().unwrap(), "waited for the holder");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn lock_errors_from_file_systems_without_flock_mean_unsupported() {
+        for errno in [libc::ENOLCK, libc::ENOSYS, libc::EOPNOTSUPP] {
+            assert!(is_unsupported(&io::Error::from_raw_os_error(errno)));
+        }
+        assert!(!is_unsupported(&io::Error::from_raw_os_error(libc::EACCES)));
+    }
 }

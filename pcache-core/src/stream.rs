@@ -17,7 +17,7 @@
 use std::fs::File;
 use std::io::{Seek, SeekFrom, Write};
 use std::marker::PhantomData;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -26,7 +26,7 @@ use serde::de::DeserializeOwned;
 use crate::atomic::TempFile;
 use crate::entry::{HEADER_LEN, Header, Kind};
 use crate::error::{Corruption, Error, IoResultExt, Result};
-use crate::read::{self, Check, Opened};
+use crate::get::{self, Check, Opened};
 use crate::store::EntryInfo;
 use crate::{Key, Store};
 
@@ -97,39 +97,30 @@ impl Store {
     ///
     /// [`Error::Corrupt`] (the entry has been removed) or [`Error::Io`].
     pub fn stream_reader<T: DeserializeOwned>(&self, key: &Key) -> Result<Option<StreamReader<T>>> {
+        Ok(self.open_stream(key)?.map(|frames| StreamReader {
+            frames,
+            _item: PhantomData,
+        }))
+    }
+
+    fn open_stream(&self, key: &Key) -> Result<Option<Frames>> {
         let path = self.entry_path(key);
-        let (mut file, len) = match read::open(&path)? {
+        let (mut file, len) = match get::open(&path)? {
             Opened::Missing => return Ok(None),
-            Opened::NotAFile => {
-                read::remove_if_same(&path, None);
-                return Err(corrupt(&path, Corruption::NotAFile));
-            }
+            Opened::NotAFile => return Err(get::discard(&path, None, Corruption::NotAFile)),
             Opened::File { file, len } => (file, len),
         };
         match self.verify_stream(&mut file, len, &path) {
             Ok(None) => Ok(None),
-            Ok(Some(header)) => Ok(Some(StreamReader {
-                info: EntryInfo {
-                    key: *key,
-                    path: path.clone(),
-                    size_bytes: len,
-                    created: header.created,
-                    compute_time: header.compute_time,
-                    expired: false,
-                    corrupt: None,
-                },
+            Ok(Some(header)) => Ok(Some(Frames {
+                info: self.info(*key, path, len, &header, None),
                 file,
                 frame: Vec::with_capacity(FRAME),
                 pos: 0,
                 remaining: header.items,
-                path,
-                _item: PhantomData,
             })),
             Err(Check::Io(e)) => Err(e),
-            Err(Check::Corrupt(reason)) => {
-                read::remove_if_same(&path, Some(&file));
-                Err(corrupt(&path, reason))
-            }
+            Err(Check::Corrupt(reason)) => Err(get::discard(&path, Some(&file), reason)),
         }
     }
 
@@ -139,15 +130,15 @@ impl Store {
         len: u64,
         path: &Path,
     ) -> Result<Option<Header>, Check> {
-        let header = read::header(file, len, Kind::Stream, path)?;
+        let header = get::read_header(file, len, Some(Kind::Stream), path)?;
         if self.is_expired(header.created) {
-            read::remove_if_same(path, Some(file));
+            get::remove_if_same(path, Some(file));
             return Ok(None);
         }
         let mut crc = crc32fast::Hasher::new();
         let mut block = vec![0u8; FRAME];
         loop {
-            let n = read::read_up_to(file, &mut block).op("read entry", path)?;
+            let n = get::read_up_to(file, &mut block).op("read entry", path)?;
             crc.update(&block[..n]);
             if n < block.len() {
                 break;
@@ -159,13 +150,6 @@ impl Store {
         file.seek(SeekFrom::Start(HEADER_LEN as u64))
             .op("seek in entry", path)?;
         Ok(Some(header))
-    }
-}
-
-fn corrupt(path: &Path, reason: Corruption) -> Error {
-    Error::Corrupt {
-        path: path.to_owned(),
-        reason,
     }
 }
 
@@ -234,15 +218,9 @@ impl StreamWriter {
         file.write_all(&header.encode()).op("write", &path)?;
         let dest = self.store.entry_path(&self.key);
         self.tmp.persist(&dest, created)?;
-        Ok(EntryInfo {
-            key: self.key,
-            path: dest,
-            size_bytes: header.file_len(),
-            created,
-            compute_time,
-            expired: false,
-            corrupt: None,
-        })
+        Ok(self
+            .store
+            .info(self.key, dest, header.file_len(), &header, None))
     }
 }
 
@@ -254,36 +232,65 @@ impl StreamWriter {
 /// without optimizations, and memory stays one frame whatever the count.
 #[derive(Debug)]
 pub struct StreamReader<T> {
+    frames: Frames,
+    _item: PhantomData<fn() -> T>,
+}
+
+/// The frames of a stream and the position in the current one: everything
+/// of a reader but the decoding, compiled once whatever the item type.
+#[derive(Debug)]
+struct Frames {
     info: EntryInfo,
     file: File,
     frame: Vec<u8>,
     /// Decoded up to here in `frame`.
     pos: usize,
     remaining: u64,
-    path: PathBuf,
-    _item: PhantomData<fn() -> T>,
 }
 
 impl<T> StreamReader<T> {
     /// The number of items not yet read.
     pub fn len(&self) -> u64 {
-        self.remaining
+        self.frames.remaining
     }
 
     /// Whether every item has been read.
     pub fn is_empty(&self) -> bool {
-        self.remaining == 0
+        self.frames.remaining == 0
     }
 
     /// The entry's header facts.
     pub fn info(&self) -> &EntryInfo {
-        &self.info
+        &self.frames.info
+    }
+}
+
+impl Frames {
+    /// The undecoded rest of the current frame, reading the next one when
+    /// it is used up. `None` once every item has been read.
+    fn rest(&mut self) -> Option<Result<&[u8]>> {
+        if self.remaining == 0 {
+            return None;
+        }
+        if self.pos >= self.frame.len() {
+            if let Err(e) = self.next_frame() {
+                return Some(Err(e));
+            }
+        }
+        Some(Ok(&self.frame[self.pos..]))
+    }
+
+    /// Records that an item of `len` bytes was decoded.
+    fn advance(&mut self, len: usize) {
+        self.pos += len;
+        self.remaining -= 1;
     }
 
     /// Reads and checks the next frame.
     fn next_frame(&mut self) -> Result<()> {
+        let path = &self.info.path;
         let mut frame_header = [0u8; FRAME_HEADER];
-        let n = read::read_up_to(&mut self.file, &mut frame_header).op("read entry", &self.path)?;
+        let n = get::read_up_to(&mut self.file, &mut frame_header).op("read entry", path)?;
         if n < FRAME_HEADER {
             return Err(self.changed(Corruption::Truncated));
         }
@@ -301,7 +308,7 @@ impl<T> StreamReader<T> {
             return Err(self.changed(Corruption::Truncated));
         }
         self.frame.resize(len, 0);
-        let n = read::read_up_to(&mut self.file, &mut self.frame).op("read entry", &self.path)?;
+        let n = get::read_up_to(&mut self.file, &mut self.frame).op("read entry", path)?;
         if n < len {
             return Err(self.changed(Corruption::Truncated));
         }
@@ -316,8 +323,18 @@ impl<T> StreamReader<T> {
     /// more is read from it.
     fn changed(&mut self, reason: Corruption) -> Error {
         self.remaining = 0;
-        read::remove_if_same(&self.path, Some(&self.file));
-        corrupt(&self.path, reason)
+        get::discard(&self.info.path, Some(&self.file), reason)
+    }
+
+    /// Every byte passed its checksums, so the items are not of the
+    /// requested type. Nothing more is read.
+    fn undecodable(&mut self, type_name: &'static str, source: rmp_serde::decode::Error) -> Error {
+        self.remaining = 0;
+        Error::Decode {
+            path: self.info.path.clone(),
+            type_name,
+            source,
+        }
     }
 }
 
@@ -325,37 +342,24 @@ impl<T: DeserializeOwned> Iterator for StreamReader<T> {
     type Item = Result<T>;
 
     fn next(&mut self) -> Option<Result<T>> {
-        if self.remaining == 0 {
-            return None;
-        }
-        if self.pos >= self.frame.len() {
-            if let Err(e) = self.next_frame() {
-                return Some(Err(e));
-            }
-        }
-        let mut rest = &self.frame[self.pos..];
+        let mut rest = match self.frames.rest()? {
+            Ok(rest) => rest,
+            Err(e) => return Some(Err(e)),
+        };
         let before = rest.len();
-        match T::deserialize(&mut rmp_serde::Deserializer::new(&mut rest)) {
+        let decoded = T::deserialize(&mut rmp_serde::Deserializer::new(&mut rest));
+        let used = before - rest.len();
+        Some(match decoded {
             Ok(item) => {
-                self.pos += before - rest.len();
-                self.remaining -= 1;
-                Some(Ok(item))
+                self.frames.advance(used);
+                Ok(item)
             }
-            Err(source) => {
-                // Every byte passed its checksums, so the items are not of
-                // type `T`.
-                self.remaining = 0;
-                Some(Err(Error::Decode {
-                    path: self.path.clone(),
-                    type_name: std::any::type_name::<T>(),
-                    source,
-                }))
-            }
-        }
+            Err(source) => Err(self.frames.undecodable(std::any::type_name::<T>(), source)),
+        })
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
-        let n = usize::try_from(self.remaining).unwrap_or(usize::MAX);
+        let n = usize::try_from(self.frames.remaining).unwrap_or(usize::MAX);
         (n, Some(n))
     }
 }

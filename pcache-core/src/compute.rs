@@ -1,0 +1,144 @@
+//! Get-or-compute with cross-process single flight.
+
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::error::Error;
+use crate::lock::{self, Acquired};
+use crate::store::EntryInfo;
+use crate::{Key, Store};
+
+/// The result of [`Store::get_or_compute`]: the value, where it came from,
+/// and the cache problems met on the way (which never prevent a value).
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct Fetched<T> {
+    /// The value.
+    pub value: T,
+    /// Whether it was read from the store (possibly after waiting for another
+    /// process to compute it) rather than computed here.
+    pub hit: bool,
+    /// Whether another thread or process was computing the key and we waited.
+    pub waited: bool,
+    /// The size of the entry read or written, if any.
+    pub size_bytes: Option<u64>,
+    /// On a miss, how long computing took; on a hit, what the writer recorded.
+    pub compute_time: Duration,
+    /// Cache failures met on the way: a corrupt entry that was discarded, a
+    /// write that failed… The value is correct regardless.
+    pub errors: Vec<Error>,
+}
+
+impl<T> Fetched<T> {
+    fn hit(value: T, info: &EntryInfo, waited: bool, errors: Vec<Error>) -> Fetched<T> {
+        Fetched {
+            value,
+            hit: true,
+            waited,
+            size_bytes: Some(info.size_bytes),
+            compute_time: info.compute_time,
+            errors,
+        }
+    }
+}
+
+impl Store {
+    /// Returns the value under `key`, computing and storing it on a miss.
+    ///
+    /// Single flight: when several threads or processes miss the same key at
+    /// once, one computes while the others wait for its entry and read it
+    /// (for at most the [lock timeout](Store::with_lock_timeout), after
+    /// which they compute too). Cache failures never stop a value from being
+    /// returned: they degrade to computing (or to not storing) and are
+    /// collected in [`Fetched::errors`].
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// let store = pcache_core::Store::open(dir.path())?;
+    /// let key = pcache_core::Key::new(&("squares", 10))?;
+    /// let first = store.get_or_compute(&key, || (0..10).map(|i| i * i).collect::<Vec<u64>>());
+    /// let again = store.get_or_compute(&key, || -> Vec<u64> { unreachable!("stored") });
+    /// assert!(!first.hit && again.hit);
+    /// assert_eq!(first.value, again.value);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn get_or_compute<T, F>(&self, key: &Key, compute: F) -> Fetched<T>
+    where
+        T: Serialize + DeserializeOwned,
+        F: FnOnce() -> T,
+    {
+        match self.try_get_or_compute(key, || Ok::<T, std::convert::Infallible>(compute())) {
+            Ok(fetched) => fetched,
+            Err(never) => match never {},
+        }
+    }
+
+    /// Like [`get_or_compute`](Store::get_or_compute) for a fallible
+    /// computation. An `Err` from `compute` is returned as is and nothing is
+    /// stored.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// let store = pcache_core::Store::open(dir.path())?;
+    /// let key = pcache_core::Key::new("config")?;
+    /// let failed = store.try_get_or_compute(&key, || "x".parse::<u32>());
+    /// assert!(failed.is_err());
+    /// assert_eq!(store.get::<u32>(&key)?, None, "errors are never stored");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// Only `compute`'s own error.
+    pub fn try_get_or_compute<T, E, F>(&self, key: &Key, compute: F) -> Result<Fetched<T>, E>
+    where
+        T: Serialize + DeserializeOwned,
+        F: FnOnce() -> Result<T, E>,
+    {
+        let mut errors = Vec::new();
+        match self.lookup::<T>(key) {
+            Ok(Some((value, info))) => return Ok(Fetched::hit(value, &info, false, errors)),
+            Ok(None) => {}
+            Err(e) => errors.push(e),
+        }
+        let lock = self.lock_key(key, &mut errors);
+        if lock.as_ref().is_some_and(Acquired::waited) {
+            // Whoever held the lock has probably stored the value.
+            match self.lookup::<T>(key) {
+                Ok(Some((value, info))) => return Ok(Fetched::hit(value, &info, true, errors)),
+                Ok(None) => {}
+                Err(e) => errors.push(e),
+            }
+        }
+        let started = Instant::now();
+        let value = compute()?;
+        let compute_time = started.elapsed();
+        let size_bytes = match self.set_timed(key, &value, compute_time) {
+            Ok(info) => Some(info.size_bytes),
+            Err(e) => {
+                errors.push(e);
+                None
+            }
+        };
+        drop(lock);
+        Ok(Fetched {
+            value,
+            hit: false,
+            waited: false,
+            size_bytes,
+            compute_time,
+            errors,
+        })
+    }
+
+    /// Takes `key`'s lock for a computation. Trouble (an unwritable
+    /// directory, a timeout) is recorded and the computation goes on
+    /// without it.
+    fn lock_key(&self, key: &Key, errors: &mut Vec<Error>) -> Option<Acquired> {
+        lock::lock(&self.layout().lock(key), self.lock_timeout())
+            .map_err(|e| errors.push(e))
+            .ok()
+    }
+}

@@ -1,0 +1,359 @@
+//! The read path: open an entry without following links, check its header,
+//! read and verify its payload, decode it.
+//!
+//! Everything up to the decode is non-generic ([`Store::read_raw`]), so a
+//! build script that reads ten value types compiles it once; only
+//! [`decode`] is instantiated per type.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Seek};
+use std::path::Path;
+
+use serde::de::DeserializeOwned;
+
+use crate::entry::{self, HEADER_LEN, Header, Kind};
+use crate::error::{Corruption, Error, IoResultExt, Result};
+use crate::store::EntryInfo;
+use crate::{Key, Store, bytes};
+
+/// Byte values up to this size are read in one go and copied out of the
+/// file buffer; larger ones are read straight into their final allocation.
+const SMALL_BYTES: u64 = 64 * 1024;
+
+/// What the caller will decode the payload into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Want {
+    /// Any type, through `rmp-serde`.
+    Value,
+    /// A byte container: the `bin` payload is handed over as is.
+    Bytes,
+}
+
+impl Want {
+    pub(crate) fn of<T>() -> Want {
+        if bytes::is_byte_type::<T>() {
+            Want::Bytes
+        } else {
+            Want::Value
+        }
+    }
+}
+
+/// A checked entry, not yet decoded.
+#[derive(Debug)]
+pub(crate) struct Raw {
+    pub(crate) info: EntryInfo,
+    body: Body,
+    /// The file read, to remove it (and not a newer one renamed over it)
+    /// should its payload not decode.
+    file: File,
+}
+
+#[derive(Debug)]
+enum Body {
+    /// The whole file; the payload starts at `HEADER_LEN`.
+    File(Vec<u8>),
+    /// The data of a `bin` payload.
+    Bytes(Vec<u8>),
+}
+
+impl Store {
+    /// Reads the value stored under `key`.
+    ///
+    /// Returns `Ok(None)` on a miss: no entry, or an expired one (which is
+    /// removed).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Corrupt`] and [`Error::Decode`] when an entry exists but
+    /// fails its checks or does not deserialize as `T`; it has been removed,
+    /// so callers may treat these as a miss (after warning). [`Error::Io`]
+    /// when the file cannot be read.
+    pub fn get<T: DeserializeOwned>(&self, key: &Key) -> Result<Option<T>> {
+        Ok(self.lookup(key)?.map(|(value, _)| value))
+    }
+
+    /// Like [`get`](Store::get), also returning the entry's header facts.
+    pub(crate) fn lookup<T: DeserializeOwned>(&self, key: &Key) -> Result<Option<(T, EntryInfo)>> {
+        match self.read_raw(key, Want::of::<T>())? {
+            Some(raw) => decode(raw).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Opens, checks and reads `key`'s entry: everything but the decode.
+    pub(crate) fn read_raw(&self, key: &Key, want: Want) -> Result<Option<Raw>> {
+        let path = self.entry_path(key);
+        let (mut file, len) = match open(&path)? {
+            Opened::Missing => return Ok(None),
+            Opened::NotAFile => return Err(discard(&path, None, Corruption::NotAFile)),
+            Opened::File { file, len } => (file, len),
+        };
+        let read = if want == Want::Bytes && len > SMALL_BYTES {
+            self.read_large_bytes(&mut file, len, &path)
+        } else {
+            self.read_whole(&mut file, len, &path, want)
+        };
+        match read {
+            Ok(Some((header, body))) => Ok(Some(Raw {
+                info: self.info(*key, path, len, &header, None),
+                body,
+                file,
+            })),
+            Ok(None) => Ok(None),
+            Err(Check::Io(e)) => Err(e),
+            Err(Check::Corrupt(reason)) => Err(discard(&path, Some(&file), reason)),
+        }
+    }
+
+    /// Reads the whole file and checks it. `None` if expired (removed).
+    fn read_whole(
+        &self,
+        file: &mut File,
+        len: u64,
+        path: &Path,
+        want: Want,
+    ) -> Result<Option<(Header, Body)>, Check> {
+        let mut buf = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+        file.take(len)
+            .read_to_end(&mut buf)
+            .op("read entry", path)?;
+        let header = Header::decode(&buf)?;
+        header.check(Kind::Value, buf.len() as u64)?;
+        if self.is_expired(header.created) {
+            remove_if_same(path, Some(file));
+            return Ok(None);
+        }
+        let payload = &buf[HEADER_LEN..];
+        if crc32fast::hash(payload) != header.payload_crc {
+            return Err(Corruption::PayloadChecksum.into());
+        }
+        if want == Want::Bytes {
+            if let Some((marker_len, data_len)) = entry::parse_bin_marker(payload) {
+                if marker_len as u64 + data_len != payload.len() as u64 {
+                    return Err(Corruption::BadPayload("bin length mismatch").into());
+                }
+                buf.drain(..HEADER_LEN + marker_len);
+                return Ok(Some((header, Body::Bytes(buf))));
+            }
+        }
+        Ok(Some((header, Body::File(buf))))
+    }
+
+    /// Reads a large byte value straight into its final buffer: one
+    /// allocation, one bulk read, one checksum pass.
+    fn read_large_bytes(
+        &self,
+        file: &mut File,
+        len: u64,
+        path: &Path,
+    ) -> Result<Option<(Header, Body)>, Check> {
+        let header = read_header(file, len, Some(Kind::Value), path)?;
+        if self.is_expired(header.created) {
+            remove_if_same(path, Some(file));
+            return Ok(None);
+        }
+        let mut marker = [0u8; 5];
+        let n = read_up_to(file, &mut marker).op("read entry", path)?;
+        let Some((marker_len, data_len)) = entry::parse_bin_marker(&marker[..n]) else {
+            // Not a `bin`: an integer array written by other means. Decode it
+            // generically.
+            file.rewind().op("seek in entry", path)?;
+            return self.read_whole(file, len, path, Want::Value);
+        };
+        if marker_len as u64 + data_len != header.payload_len {
+            return Err(Corruption::BadPayload("bin length mismatch").into());
+        }
+        let mut crc = crc32fast::Hasher::new();
+        crc.update(&marker[..marker_len]);
+        // The 5-byte read may have taken the first data bytes.
+        let mut data = Vec::with_capacity(usize::try_from(data_len).unwrap_or(0));
+        data.extend_from_slice(&marker[marker_len..n]);
+        file.take(data_len - (n - marker_len) as u64)
+            .read_to_end(&mut data)
+            .op("read entry", path)?;
+        if data.len() as u64 != data_len {
+            return Err(Corruption::Truncated.into());
+        }
+        crc.update(&data);
+        if crc.finalize() != header.payload_crc {
+            return Err(Corruption::PayloadChecksum.into());
+        }
+        Ok(Some((header, Body::Bytes(data))))
+    }
+
+    pub(crate) fn info(
+        &self,
+        key: Key,
+        path: std::path::PathBuf,
+        size_bytes: u64,
+        header: &Header,
+        corrupt: Option<Corruption>,
+    ) -> EntryInfo {
+        EntryInfo {
+            key,
+            path,
+            size_bytes,
+            created: header.created,
+            compute_time: header.compute_time,
+            expired: corrupt.is_some() || self.is_expired(header.created),
+            corrupt,
+        }
+    }
+}
+
+/// Decodes a checked entry into a `T`. A payload that passed every check
+/// but does not decode (the type changed) is removed and reported.
+pub(crate) fn decode<T: DeserializeOwned>(raw: Raw) -> Result<(T, EntryInfo)> {
+    let Raw { info, body, file } = raw;
+    match body {
+        // `Want::of` reads a byte body only for the types `from_vec` builds.
+        Body::Bytes(data) => Ok((
+            bytes::from_vec(data).expect("byte bodies are read for byte types only"),
+            info,
+        )),
+        Body::File(buf) => match rmp_serde::from_slice(&buf[HEADER_LEN..]) {
+            Ok(value) => Ok((value, info)),
+            Err(source) => Err(undecodable::<T>(info, &file, source)),
+        },
+    }
+}
+
+fn undecodable<T>(info: EntryInfo, file: &File, source: rmp_serde::decode::Error) -> Error {
+    remove_if_same(&info.path, Some(file));
+    Error::Decode {
+        path: info.path,
+        type_name: std::any::type_name::<T>(),
+        source,
+    }
+}
+
+/// What opening an entry found.
+#[derive(Debug)]
+pub(crate) enum Opened {
+    Missing,
+    /// The path exists but is not a regular file (a symlink, a directory…).
+    NotAFile,
+    File {
+        file: File,
+        len: u64,
+    },
+}
+
+/// Opens an entry without following symlinks: a link in an entry's place is
+/// corruption, never a redirect to some other file.
+pub(crate) fn open(path: &Path) -> Result<Opened> {
+    let mut options = OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NOFOLLOW);
+    }
+    let file = match options.open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Opened::Missing),
+        #[cfg(unix)]
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => return Ok(Opened::NotAFile),
+        Err(e) => return Err(e).op("open entry", path),
+    };
+    let meta = file.metadata().op("read metadata of entry", path)?;
+    if !meta.is_file() {
+        return Ok(Opened::NotAFile);
+    }
+    Ok(Opened::File {
+        file,
+        len: meta.len(),
+    })
+}
+
+/// Reads and checks the header of an open entry of `len` bytes (of `kind`,
+/// if given); the file position is left just after the header.
+pub(crate) fn read_header(
+    file: &mut File,
+    len: u64,
+    kind: Option<Kind>,
+    path: &Path,
+) -> Result<Header, Check> {
+    let mut bytes = [0u8; HEADER_LEN];
+    let n = read_up_to(file, &mut bytes).op("read entry", path)?;
+    let header = Header::decode(&bytes[..n])?;
+    match kind {
+        Some(kind) => header.check(kind, len)?,
+        None => header.check_len(len)?,
+    }
+    Ok(header)
+}
+
+/// Reads until `buf` is full or the file ends; returns the bytes read.
+pub(crate) fn read_up_to(file: &mut File, buf: &mut [u8]) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match file.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}
+
+/// A check that failed: either an I/O error or corruption.
+#[derive(Debug)]
+pub(crate) enum Check {
+    Io(Error),
+    Corrupt(Corruption),
+}
+
+impl From<Error> for Check {
+    fn from(e: Error) -> Check {
+        Check::Io(e)
+    }
+}
+
+impl From<Corruption> for Check {
+    fn from(c: Corruption) -> Check {
+        Check::Corrupt(c)
+    }
+}
+
+/// Removes a corrupt entry (if it is still the file that was read) and
+/// returns the error reporting it.
+pub(crate) fn discard(path: &Path, opened: Option<&File>, reason: Corruption) -> Error {
+    remove_if_same(path, opened);
+    Error::Corrupt {
+        path: path.to_owned(),
+        reason,
+    }
+}
+
+/// Removes the file at `path` if it is still the one that was opened as
+/// `opened` (a concurrent writer may have renamed a fresh entry over it since).
+pub(crate) fn remove_if_same(path: &Path, opened: Option<&File>) {
+    let Ok(meta) = fs::symlink_metadata(path) else {
+        return;
+    };
+    if meta.is_dir() {
+        let _ = fs::remove_dir_all(path);
+        return;
+    }
+    if let Some(file) = opened {
+        if !same_file(file, &meta) {
+            return;
+        }
+    }
+    let _ = fs::remove_file(path);
+}
+
+#[cfg(unix)]
+fn same_file(file: &File, path_meta: &fs::Metadata) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    file.metadata()
+        .is_ok_and(|m| m.dev() == path_meta.dev() && m.ino() == path_meta.ino())
+}
+
+#[cfg(not(unix))]
+fn same_file(_file: &File, _path_meta: &fs::Metadata) -> bool {
+    true
+}
