@@ -11,8 +11,7 @@ use serde::de::DeserializeOwned;
 use crate::env::Mode;
 use crate::files::{self, GeneratedFiles, Tree};
 use crate::iter::CachedIter;
-use crate::report::Outcome;
-use crate::step::{self, Expiry, Options, Step};
+use crate::step::{self, Expiry, Options, Step, Summary};
 
 /// A named cache with options: the builder behind [`cached`](crate::cached)
 /// and friends.
@@ -117,19 +116,16 @@ impl Cache {
         T: Serialize + DeserializeOwned,
         F: FnOnce() -> Result<T, E>,
     {
-        let mut step = Step::new(&self.name);
         let inputs = pcache_core::canonical_bytes(&inputs);
-        let Some(prepared) = step.prepare(self.options(), entry_point, type_name::<T>(), inputs)
-        else {
+        let (step, prepared) = Step::start(self.options(), entry_point, type_name::<T>(), inputs);
+        let Some(prepared) = prepared else {
             return step.uncached(compute);
         };
         if step.mode() == Mode::Verify {
             return verify(step, &prepared, compute);
         }
-        let mut fetched = prepared.store.try_get_or_compute(&prepared.key, compute)?;
-        step.warn_all(std::mem::take(&mut fetched.errors));
-        let outcome = step::fetched_outcome(&fetched, step.elapsed());
-        step.finish(outcome);
+        let fetched = prepared.store.try_get_or_compute(&prepared.key, compute)?;
+        step.finish_fetched(Summary::of(&fetched), fetched.errors);
         Ok(fetched.value)
     }
 
@@ -141,9 +137,8 @@ impl Cache {
         F: FnOnce() -> It,
         It: IntoIterator<Item = T>,
     {
-        let mut step = Step::new(&self.name);
         let inputs = pcache_core::canonical_bytes(&inputs);
-        let prepared = step.prepare(self.options(), "iter", type_name::<T>(), inputs);
+        let (step, prepared) = Step::start(self.options(), "iter", type_name::<T>(), inputs);
         CachedIter::start(step, prepared, produce)
     }
 
@@ -166,7 +161,7 @@ impl Cache {
         let mut computed = false;
         let tree: Tree = self.value_step("files", inputs, || {
             computed = true;
-            files::generate(&self.name, dest, generate)
+            files::generate(&self.name, dest, Box::new(generate))
         })?;
         files::restore(&tree, dest, !computed)
     }
@@ -175,50 +170,37 @@ impl Cache {
 /// `PCACHE=verify`: compute even on a hit, and fail the build when the fresh
 /// value differs from the stored one.
 fn verify<T, E>(
-    mut step: Step,
+    step: Step,
     prepared: &step::Prepared,
     compute: impl FnOnce() -> Result<T, E>,
 ) -> Result<T, E>
 where
     T: Serialize + DeserializeOwned,
 {
-    let stored = prepared.store.get::<T>(&prepared.key).unwrap_or_else(|e| {
-        step.warn(e);
-        None
-    });
+    let stored = prepared
+        .store
+        .get::<T>(&prepared.key)
+        .map(|stored| stored.map(|value| pcache_core::value_digest(&value)));
     let started = Instant::now();
     let value = compute()?;
     let computed = started.elapsed();
-    let Some(stored) = stored else {
-        let stored_bytes = match prepared.store.set_timed(&prepared.key, &value, computed) {
-            Ok(info) => Some(info.size_bytes),
-            Err(e) => {
-                step.warn(e);
-                None
-            }
-        };
-        step.finish(Outcome::Miss {
-            stored_bytes,
-            computed,
-        });
-        return Ok(value);
+    let stored_bytes = match stored {
+        // Nothing to compare with: store what was computed.
+        Ok(None) => Some(
+            prepared
+                .store
+                .set_timed(&prepared.key, &value, computed)
+                .map(|info| info.size_bytes),
+        ),
+        _ => None,
     };
-    match (
-        pcache_core::value_digest(&stored),
+    step::finish_verify(
+        step,
+        prepared,
+        stored,
         pcache_core::value_digest(&value),
-    ) {
-        (Ok(a), Ok(b)) if a != b => step::verify_failed(step.name(), a, b),
-        (Err(e), _) | (_, Err(e)) => step.warn(pcache_core::Error::from(e)),
-        _ => {}
-    }
-    let size_bytes = prepared
-        .store
-        .entry_path(&prepared.key)
-        .metadata()
-        .map_or(0, |m| m.len());
-    step.finish(Outcome::Verified {
-        size_bytes,
+        stored_bytes,
         computed,
-    });
+    );
     Ok(value)
 }

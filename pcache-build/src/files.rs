@@ -72,18 +72,34 @@ impl<'de> Deserialize<'de> for Tree {
     }
 }
 
+/// A node that would leave the tree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Escape {
+    path: String,
+    reason: &'static str,
+}
+
+impl std::fmt::Display for Escape {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "`{}` in a stored file tree: {}", self.path, self.reason)
+    }
+}
+
 /// Checks that every path stays inside the tree.
-fn validate(nodes: &[Node]) -> Result<(), String> {
+fn validate(nodes: &[Node]) -> Result<(), Escape> {
     for node in nodes {
         let path = node.path();
-        if !is_safe_relative(path) {
-            return Err(format!("unsafe path `{path}` in a stored file tree"));
-        }
-        if let Node::Symlink { target, .. } = node {
-            if !link_stays_inside(path, target) {
-                return Err(format!("symlink `{path}` -> `{target}` leaves the tree"));
-            }
-        }
+        let reason = if !is_safe_relative(path) {
+            "not a plain relative path (absolute, `..`, `.`, empty part or separator)"
+        } else if matches!(node, Node::Symlink { target, .. } if !link_stays_inside(path, target)) {
+            "a symlink that points out of the tree"
+        } else {
+            continue;
+        };
+        return Err(Escape {
+            path: path.to_owned(),
+            reason,
+        });
     }
     Ok(())
 }
@@ -121,10 +137,10 @@ fn link_stays_inside(link: &str, target: &str) -> bool {
 
 /// Runs `generate` in a scratch directory beside `dest` and captures what
 /// it wrote.
-pub(crate) fn generate<F>(name: &str, dest: &Path, generate: F) -> Result<Tree, Error>
-where
-    F: FnOnce(&Path) -> io::Result<()>,
-{
+/// A user's generator, boxed so that the code around it is compiled once.
+pub(crate) type Generator<'a> = Box<dyn FnOnce(&Path) -> io::Result<()> + 'a>;
+
+pub(crate) fn generate(name: &str, dest: &Path, generate: Generator<'_>) -> Result<Tree, Error> {
     let parent = dest
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -140,9 +156,9 @@ where
     })?;
     let mut nodes = Vec::new();
     capture(scratch.path(), scratch.path(), &mut nodes)?;
-    validate(&nodes).map_err(|_| Error::Unsafe {
-        path: dest.to_owned(),
-        reason: "the generator made a symlink that points out of the tree",
+    validate(&nodes).map_err(|escape| Error::Unsafe {
+        path: dest.join(&escape.path),
+        reason: escape.reason,
     })?;
     Ok(Tree { nodes })
 }
@@ -386,6 +402,32 @@ mod tests {
         assert!(!link_stays_inside("a/link", ""));
     }
 
+    #[cfg(unix)]
+    #[test]
+    fn each_refusal_says_what_is_wrong_with_which_path() {
+        let out = tempfile::tempdir().unwrap();
+        let dest = out.path().join("out");
+        let err = generate(
+            "t",
+            &dest,
+            Box::new(|dir: &Path| std::os::unix::fs::symlink("../../etc", dir.join("up"))),
+        )
+        .unwrap_err();
+        let message = err.to_string();
+        assert!(message.contains("points out of the tree"), "{message}");
+        assert!(
+            message.contains(&dest.join("up").display().to_string()),
+            "{message}"
+        );
+
+        let nodes = vec![Node::Dir {
+            path: "/abs".into(),
+        }];
+        let e = rmp_serde::from_slice::<Tree>(&rmp_serde::to_vec(&nodes).unwrap()).unwrap_err();
+        assert!(e.to_string().contains("not a plain relative path"), "{e}");
+        assert!(!e.to_string().contains("symlink"), "{e}");
+    }
+
     #[test]
     fn decoding_a_tree_with_an_escaping_path_fails() {
         let nodes = vec![Node::File {
@@ -410,15 +452,19 @@ mod tests {
         let src = tempfile::tempdir().unwrap();
         let out = tempfile::tempdir().unwrap();
         let dest = out.path().join("out");
-        let tree = generate("t", &dest, |dir| {
-            fs::create_dir_all(dir.join("a/b"))?;
-            fs::write(dir.join("a/b/deep.rs"), "pub const X: u8 = 1;")?;
-            fs::write(dir.join("top.bin"), [0u8, 255, 7])?;
-            fs::write(dir.join("run.sh"), "#!/bin/sh\n")?;
-            fs::set_permissions(dir.join("run.sh"), fs::Permissions::from_mode(0o4755))?;
-            std::os::unix::fs::symlink("a/b/deep.rs", dir.join("link.rs"))?;
-            fs::create_dir(dir.join("empty"))
-        })
+        let tree = generate(
+            "t",
+            &dest,
+            Box::new(|dir: &Path| {
+                fs::create_dir_all(dir.join("a/b"))?;
+                fs::write(dir.join("a/b/deep.rs"), "pub const X: u8 = 1;")?;
+                fs::write(dir.join("top.bin"), [0u8, 255, 7])?;
+                fs::write(dir.join("run.sh"), "#!/bin/sh\n")?;
+                fs::set_permissions(dir.join("run.sh"), fs::Permissions::from_mode(0o4755))?;
+                std::os::unix::fs::symlink("a/b/deep.rs", dir.join("link.rs"))?;
+                fs::create_dir(dir.join("empty"))
+            }),
+        )
         .unwrap();
         drop(src);
         let restored = restore(&tree, &dest, false).unwrap();

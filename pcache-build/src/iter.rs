@@ -35,10 +35,10 @@ where
 {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let state = match &self.state {
-            State::Hit { .. } => "hit",
-            State::Recording { .. } => "recording",
-            State::Verifying { .. } => "verifying",
-            State::Passing { .. } => "passing",
+            State::Hit(_) => "hit",
+            State::Recording(_) => "recording",
+            State::Verifying(_) => "verifying",
+            State::Passing(_) => "passing",
             State::Done => "done",
         };
         f.debug_struct("CachedIter")
@@ -48,43 +48,166 @@ where
 }
 
 enum State<T, F, I> {
-    /// Reading a stored entry. `produce` is kept to fall back on, should an
-    /// item fail to decode midway.
-    Hit {
-        // Boxed: the reader and its buffers dwarf the other states.
-        reader: Box<StreamReader<T>>,
-        /// Items decoded ahead, a batch at a time (so the clock is read per
-        /// batch, not per item).
-        decoded: VecDeque<T>,
-        /// A decode error met while filling `decoded`, raised once the items
-        /// before it are yielded.
-        failed: Option<pcache_core::Error>,
-        produce: Option<F>,
-        yielded: u64,
-        /// Time spent in pcache: opening and verifying, then decoding.
-        busy: Duration,
-    },
+    /// Reading a stored entry.
+    Hit(Box<Hit<T, F>>),
     /// A miss: passing items through and recording them.
-    Recording {
-        inner: I,
-        writer: Option<Box<StreamWriter>>,
-        busy: Duration,
-    },
+    Recording(Recording<I>),
     /// `PCACHE=verify` with a stored entry: passing fresh items through and
     /// comparing their digest with the stored items' at the end.
-    Verifying {
-        inner: I,
-        stored: u128,
-        stored_bytes: u64,
-        fresh: Box<Xxh3>,
-        busy: Duration,
-    },
+    Verifying(Verifying<I>),
     /// No cache (off, unusable, or a fallback): items pass through.
-    Passing {
-        inner: I,
-        busy: Duration,
-    },
+    Passing(Passing<I>),
     Done,
+}
+
+/// What a state's `next` decided.
+enum Flow<T> {
+    Item(T),
+    /// The items are over: report this outcome.
+    End(Outcome),
+    /// A stored item failed to decode: produce afresh instead.
+    Broken(pcache_core::Error),
+}
+
+/// Reading a stored entry. Boxed: the reader and its buffers dwarf the
+/// other states.
+struct Hit<T, F> {
+    reader: StreamReader<T>,
+    /// Items decoded ahead, a batch at a time (so the clock is read per
+    /// batch, not per item).
+    decoded: VecDeque<T>,
+    /// A decode error met while filling `decoded`, raised once the items
+    /// before it are yielded.
+    failed: Option<pcache_core::Error>,
+    /// Kept to fall back on, should an item fail to decode midway.
+    produce: Option<F>,
+    yielded: u64,
+    /// Time spent in pcache: opening and verifying, then decoding.
+    busy: Duration,
+}
+
+struct Recording<I> {
+    inner: I,
+    writer: Option<Box<StreamWriter>>,
+    busy: Duration,
+}
+
+struct Verifying<I> {
+    inner: I,
+    stored: u128,
+    stored_bytes: u64,
+    fresh: Box<Xxh3>,
+    busy: Duration,
+}
+
+struct Passing<I> {
+    inner: I,
+    busy: Duration,
+    off: bool,
+}
+
+impl<T: DeserializeOwned, F> Hit<T, F> {
+    fn next(&mut self) -> Flow<T> {
+        if self.decoded.is_empty() && self.failed.is_none() {
+            let started = Instant::now();
+            for item in self.reader.by_ref().take(BATCH) {
+                match item {
+                    Ok(item) => self.decoded.push_back(item),
+                    Err(e) => {
+                        self.failed = Some(e);
+                        break;
+                    }
+                }
+            }
+            self.busy += started.elapsed();
+        }
+        if let Some(item) = self.decoded.pop_front() {
+            self.yielded += 1;
+            return Flow::Item(item);
+        }
+        match self.failed.take() {
+            Some(e) => Flow::Broken(e),
+            None => Flow::End(self.outcome()),
+        }
+    }
+
+    fn outcome(&self) -> Outcome {
+        Outcome::Hit {
+            size_bytes: self.reader.info().size_bytes,
+            elapsed: self.busy,
+            saved: self.reader.info().compute_time,
+            waited: false,
+        }
+    }
+}
+
+impl<I: Iterator> Recording<I>
+where
+    I::Item: Serialize,
+{
+    fn next(&mut self, problems: &mut Vec<pcache_core::Error>) -> Flow<I::Item> {
+        let Some(item) = timed_next(&mut self.inner, &mut self.busy) else {
+            let computed = self.busy;
+            let stored_bytes = match self.writer.take().map(|w| w.commit(computed)) {
+                Some(Ok(info)) => Some(info.size_bytes),
+                Some(Err(e)) => {
+                    problems.push(e);
+                    None
+                }
+                None => None,
+            };
+            return Flow::End(Outcome::Miss {
+                stored_bytes,
+                computed,
+            });
+        };
+        if let Some(writer) = &mut self.writer {
+            if let Err(e) = writer.push(&item) {
+                // Nothing is stored; the items still pass through.
+                self.writer = None;
+                problems.push(e);
+            }
+        }
+        Flow::Item(item)
+    }
+}
+
+impl<I: Iterator> Verifying<I>
+where
+    I::Item: Serialize,
+{
+    fn next(&mut self, name: &str, problems: &mut Vec<pcache_core::Error>) -> Flow<I::Item> {
+        let Some(item) = timed_next(&mut self.inner, &mut self.busy) else {
+            let computed = self.fresh.digest128();
+            if self.stored != computed {
+                step::verify_failed(name, self.stored, computed);
+            }
+            return Flow::End(Outcome::Verified {
+                size_bytes: self.stored_bytes,
+                computed: self.busy,
+            });
+        };
+        match pcache_core::value_digest(&item) {
+            Ok(d) => self.fresh.update(&d.to_le_bytes()),
+            Err(e) => problems.push(e.into()),
+        }
+        Flow::Item(item)
+    }
+}
+
+impl<I: Iterator> Passing<I> {
+    fn next(&mut self) -> Flow<I::Item> {
+        match timed_next(&mut self.inner, &mut self.busy) {
+            Some(item) => Flow::Item(item),
+            None if self.off => Flow::End(Outcome::Off {
+                computed: self.busy,
+            }),
+            None => Flow::End(Outcome::Miss {
+                stored_bytes: None,
+                computed: self.busy,
+            }),
+        }
+    }
 }
 
 impl<T, F, It> CachedIter<T, F, It>
@@ -94,67 +217,80 @@ where
     It: IntoIterator<Item = T>,
 {
     pub(crate) fn start(mut step: Step, prepared: Option<Prepared>, produce: F) -> Self {
-        let Some(prepared) = prepared else {
-            let (inner, busy) = timed(produce);
-            return CachedIter {
-                step: Some(step),
-                state: State::Passing { inner, busy },
-            };
-        };
-        let stored = match prepared.store.stream_reader::<T>(&prepared.key) {
-            Ok(reader) => reader,
-            Err(e) => {
-                step.warn(e);
-                None
-            }
-        };
-        let state = match stored {
-            Some(reader) if step.mode() == Mode::Verify => {
-                match (reader.info().size_bytes, stream_digest(reader)) {
-                    (stored_bytes, Ok(stored)) => {
-                        let (inner, busy) = timed(produce);
-                        State::Verifying {
-                            inner,
-                            stored,
-                            stored_bytes,
-                            fresh: Box::new(Xxh3::new()),
-                            busy,
+        let state = match prepared {
+            None => State::Passing(Passing::new(produce, step.mode() == Mode::Off)),
+            Some(prepared) => match prepared.store.stream_reader::<T>(&prepared.key) {
+                Ok(Some(reader)) if step.mode() == Mode::Verify => {
+                    let stored_bytes = reader.info().size_bytes;
+                    match stream_digest(reader) {
+                        Ok(stored) => {
+                            let (inner, busy) = timed(produce);
+                            State::Verifying(Verifying {
+                                inner,
+                                stored,
+                                stored_bytes,
+                                fresh: Box::new(Xxh3::new()),
+                                busy,
+                            })
+                        }
+                        Err(e) => {
+                            step.warn(e);
+                            State::Passing(Passing::new(produce, false))
                         }
                     }
-                    (_, Err(e)) => {
+                }
+                Ok(Some(reader)) => State::Hit(Box::new(Hit {
+                    reader,
+                    decoded: VecDeque::with_capacity(BATCH),
+                    failed: None,
+                    produce: Some(produce),
+                    yielded: 0,
+                    busy: step.elapsed(),
+                })),
+                stored => {
+                    if let Err(e) = stored {
                         step.warn(e);
-                        let (inner, busy) = timed(produce);
-                        State::Passing { inner, busy }
                     }
+                    let writer = prepared
+                        .store
+                        .stream_writer(&prepared.key)
+                        .map(Box::new)
+                        .map_err(|e| step.warn(e))
+                        .ok();
+                    let (inner, busy) = timed(produce);
+                    State::Recording(Recording {
+                        inner,
+                        writer,
+                        busy,
+                    })
                 }
-            }
-            Some(reader) => State::Hit {
-                reader: Box::new(reader),
-                decoded: VecDeque::with_capacity(BATCH),
-                failed: None,
-                produce: Some(produce),
-                yielded: 0,
-                busy: step.elapsed(),
             },
-            None => {
-                let writer = prepared
-                    .store
-                    .stream_writer(&prepared.key)
-                    .map(Box::new)
-                    .map_err(|e| step.warn(e))
-                    .ok();
-                let (inner, busy) = timed(produce);
-                State::Recording {
-                    inner,
-                    writer,
-                    busy,
-                }
-            }
         };
         CachedIter {
             step: Some(step),
             state,
         }
+    }
+
+    /// A stored item failed to decode although its checksum passed: warn,
+    /// produce afresh, and skip what was already yielded.
+    fn fall_back(&mut self, e: pcache_core::Error) -> Option<T> {
+        self.warn(e);
+        let State::Hit(hit) = std::mem::replace(&mut self.state, State::Done) else {
+            return None;
+        };
+        let Hit {
+            produce, yielded, ..
+        } = *hit;
+        let produce = produce?;
+        let mut passing = Passing::new(produce, false);
+        if yielded > 0 {
+            passing
+                .inner
+                .nth(usize::try_from(yielded - 1).unwrap_or(usize::MAX));
+        }
+        self.state = State::Passing(passing);
+        self.next()
     }
 
     fn finish(&mut self, outcome: Outcome) {
@@ -168,6 +304,17 @@ where
         if let Some(step) = &mut self.step {
             step.warn(e);
         }
+    }
+}
+
+impl<I> Passing<I> {
+    fn new<F, It>(produce: F, off: bool) -> Passing<I>
+    where
+        F: FnOnce() -> It,
+        It: IntoIterator<IntoIter = I>,
+    {
+        let (inner, busy) = timed(produce);
+        Passing { inner, busy, off }
     }
 }
 
@@ -207,160 +354,40 @@ where
     type Item = T;
 
     fn next(&mut self) -> Option<T> {
-        match &mut self.state {
-            State::Hit {
-                reader,
-                decoded,
-                failed,
-                produce,
-                yielded,
-                busy,
-            } => {
-                if decoded.is_empty() && failed.is_none() {
-                    let started = Instant::now();
-                    for item in reader.by_ref().take(BATCH) {
-                        match item {
-                            Ok(item) => decoded.push_back(item),
-                            Err(e) => {
-                                *failed = Some(e);
-                                break;
-                            }
-                        }
-                    }
-                    *busy += started.elapsed();
-                }
-                if let Some(item) = decoded.pop_front() {
-                    *yielded += 1;
-                    return Some(item);
-                }
-                let Some(e) = failed.take() else {
-                    let (size_bytes, saved) =
-                        (reader.info().size_bytes, reader.info().compute_time);
-                    let elapsed = *busy;
-                    self.finish(Outcome::Hit {
-                        size_bytes,
-                        elapsed,
-                        saved,
-                        waited: false,
-                    });
-                    return None;
-                };
-                // The checksum passed but an item does not decode: produce
-                // afresh and skip what was already yielded.
-                let skip = *yielded;
-                let produce = produce.take();
-                self.warn(e);
-                let Some(produce) = produce else {
-                    self.state = State::Done;
-                    return None;
-                };
-                let (mut inner, busy) = timed(produce);
-                if skip > 0 {
-                    inner.nth(usize::try_from(skip - 1).unwrap_or(usize::MAX));
-                }
-                self.state = State::Passing { inner, busy };
-                self.next()
+        let mut problems = Vec::new();
+        let flow = match &mut self.state {
+            State::Hit(hit) => hit.next(),
+            State::Recording(recording) => recording.next(&mut problems),
+            State::Verifying(verifying) => {
+                let name = self.step.as_ref().map_or("", Step::name);
+                verifying.next(name, &mut problems)
             }
-            State::Recording {
-                inner,
-                writer,
-                busy,
-            } => {
-                let started = Instant::now();
-                let item = inner.next();
-                *busy += started.elapsed();
-                match item {
-                    Some(item) => {
-                        if let Some(w) = writer {
-                            if let Err(e) = w.push(&item) {
-                                *writer = None;
-                                self.warn(e);
-                            }
-                        }
-                        Some(item)
-                    }
-                    None => {
-                        let computed = *busy;
-                        let stored_bytes = match writer.take().map(|w| w.commit(computed)) {
-                            Some(Ok(info)) => Some(info.size_bytes),
-                            Some(Err(e)) => {
-                                self.warn(e);
-                                None
-                            }
-                            None => None,
-                        };
-                        self.finish(Outcome::Miss {
-                            stored_bytes,
-                            computed,
-                        });
-                        None
-                    }
-                }
+            State::Passing(passing) => passing.next(),
+            State::Done => return None,
+        };
+        for e in problems {
+            self.warn(e);
+        }
+        match flow {
+            Flow::Item(item) => Some(item),
+            Flow::End(outcome) => {
+                self.finish(outcome);
+                None
             }
-            State::Verifying {
-                inner,
-                stored,
-                stored_bytes,
-                fresh,
-                busy,
-            } => match timed_next(inner, busy) {
-                Some(item) => {
-                    match pcache_core::value_digest(&item) {
-                        Ok(d) => fresh.update(&d.to_le_bytes()),
-                        Err(e) => self.warn(e.into()),
-                    }
-                    Some(item)
-                }
-                None => {
-                    let (stored, computed, busy, size_bytes) =
-                        (*stored, fresh.digest128(), *busy, *stored_bytes);
-                    if stored != computed {
-                        let name = self
-                            .step
-                            .as_ref()
-                            .map(|s| s.name().to_owned())
-                            .unwrap_or_default();
-                        step::verify_failed(&name, stored, computed);
-                    }
-                    self.finish(Outcome::Verified {
-                        size_bytes,
-                        computed: busy,
-                    });
-                    None
-                }
-            },
-            State::Passing { inner, busy } => {
-                let item = timed_next(inner, busy);
-                if item.is_none() {
-                    let computed = *busy;
-                    let mode = self.step.as_ref().map(Step::mode);
-                    self.finish(if mode == Some(Mode::Off) {
-                        Outcome::Off { computed }
-                    } else {
-                        Outcome::Miss {
-                            stored_bytes: None,
-                            computed,
-                        }
-                    });
-                }
-                item
-            }
-            State::Done => None,
+            Flow::Broken(e) => self.fall_back(e),
         }
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
         match &self.state {
-            State::Hit {
-                reader, decoded, ..
-            } => {
-                let (lo, hi) = reader.size_hint();
-                let n = decoded.len();
+            State::Hit(hit) => {
+                let (lo, hi) = hit.reader.size_hint();
+                let n = hit.decoded.len();
                 (lo.saturating_add(n), hi.and_then(|h| h.checked_add(n)))
             }
-            State::Recording { inner, .. }
-            | State::Verifying { inner, .. }
-            | State::Passing { inner, .. } => inner.size_hint(),
+            State::Recording(Recording { inner, .. })
+            | State::Verifying(Verifying { inner, .. })
+            | State::Passing(Passing { inner, .. }) => inner.size_hint(),
             State::Done => (0, Some(0)),
         }
     }
@@ -374,20 +401,20 @@ where
         // Dropped before the end: the step still reports.
         let Some(step) = self.step.take() else { return };
         match &self.state {
-            State::Recording { writer, .. } => {
+            State::Recording(recording) => {
                 // The writer's temporary file goes with it: nothing stored.
-                let items = writer.as_ref().map_or(0, |w| w.items());
+                let items = recording.writer.as_ref().map_or(0, |w| w.items());
                 step.finish(Outcome::Abandoned { items });
             }
-            State::Hit { reader, busy, .. } => step.finish(Outcome::Hit {
-                size_bytes: reader.info().size_bytes,
-                elapsed: *busy,
-                saved: reader.info().compute_time,
+            State::Hit(hit) => step.finish(Outcome::Hit {
+                size_bytes: hit.reader.info().size_bytes,
+                elapsed: hit.busy,
+                saved: hit.reader.info().compute_time,
                 waited: false,
             }),
             // Nothing read from or written to the cache: its problems (if
             // any) are reported when `step` drops.
-            State::Verifying { .. } | State::Passing { .. } | State::Done => {}
+            State::Verifying(_) | State::Passing(_) | State::Done => {}
         }
     }
 }

@@ -72,9 +72,9 @@
 //! # Keys
 //!
 //! A value is found again when its *key material* is the same: the inputs
-//! (anything `Serialize`; `HashMap`s and `HashSet`s are serialized in sorted
-//! order, so their key is the same in every run, while a `Vec` keeps its
-//! order), the cache name, the value's type name, the `TARGET` triple,
+//! (anything `Serialize`; std's and hashbrown's `HashMap`s and `HashSet`s are
+//! serialized in sorted order, so their key is the same in every run, while a
+//! `Vec`, a `BTreeMap` or an `IndexMap` keeps its order), the cache name, the value's type name, the `TARGET` triple,
 //! pcache's entry format version, and the build script's **code identity**.
 //! The profile is not part of it: a debug build's result serves the release
 //! build.

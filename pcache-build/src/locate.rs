@@ -6,20 +6,23 @@
 //! `build-dir` when that is set apart. Caches live in `<that>/pcache`, so
 //! `cargo clean` removes them and backup tools skip them.
 
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
+
+use pcache_core::conventions;
 
 /// The directory holding the per-package cache directories.
 pub(crate) fn pcache_root(
-    pcache_dir: Option<&Path>,
+    pcache_dir: Option<&OsStr>,
     out_dir: Option<&Path>,
     target: Option<&str>,
 ) -> Result<PathBuf, String> {
-    if let Some(dir) = pcache_dir {
-        return Ok(dir.to_owned());
+    if let Some(dir) = pcache_dir.filter(|d| !d.is_empty()) {
+        return Ok(PathBuf::from(dir));
     }
     let out_dir = out_dir.ok_or("OUT_DIR is not set (is this running in a build script?)")?;
     build_dir_of(out_dir, target)
-        .map(|dir| dir.join("pcache"))
+        .map(|dir| conventions::pcache_root(None, &dir))
         .ok_or_else(|| {
             format!(
                 "no Cargo build directory (with CACHEDIR.TAG) above `{}`",
@@ -51,32 +54,6 @@ pub(crate) fn build_dir_of(out_dir: &Path, target: Option<&str>) -> Option<PathB
             parts.nth(1)
         })
         .map(Path::to_owned)
-}
-
-/// The directory of one cache: `<root>/<package>/<short id of the name>`.
-pub(crate) fn cache_dir(root: &Path, package: &str, name: &str) -> PathBuf {
-    root.join(package_dir_name(package))
-        .join(pcache_core::short_id(name))
-}
-
-/// Package names are `[A-Za-z0-9_-]` on crates.io, but nothing stops a
-/// local manifest from being odd: keep only what is safe in a path.
-fn package_dir_name(package: &str) -> String {
-    let cleaned: String = package
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    if cleaned.is_empty() {
-        "_".to_owned()
-    } else {
-        cleaned
-    }
 }
 
 #[cfg(test)]
@@ -131,33 +108,12 @@ mod tests {
     #[test]
     fn pcache_dir_wins() {
         let out = Path::new("/t/debug/build/x/out");
-        let root = pcache_root(Some(Path::new("/shared")), Some(out), None);
+        let root = pcache_root(Some(OsStr::new("/shared")), Some(out), None);
         assert_eq!(root, Ok(PathBuf::from("/shared")));
         assert!(
             pcache_root(None, None, None)
                 .unwrap_err()
                 .contains("OUT_DIR")
-        );
-    }
-
-    #[test]
-    fn any_cache_name_stays_inside_the_package_dir() {
-        let root = Path::new("/t/pcache");
-        for name in [
-            "",
-            "../../x",
-            "/etc/passwd",
-            "🦀",
-            &"n".repeat(10_000),
-            "a\0b",
-        ] {
-            let dir = cache_dir(root, "pkg", name);
-            assert_eq!(dir.parent(), Some(root.join("pkg").as_path()), "{name:?}");
-            assert!(dir.file_name().unwrap().len() < 40);
-        }
-        assert_eq!(
-            cache_dir(root, "../evil", "x").parent(),
-            Some(root.join("___evil").as_path())
         );
     }
 }

@@ -4,6 +4,8 @@
 use std::path::Path;
 use std::time::Duration;
 
+use pcache_core::conventions;
+
 /// The parts of `Cargo.toml` pcache reads.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct Manifest {
@@ -41,24 +43,16 @@ impl Manifest {
             }
         };
         let package = table.get("package");
-        let expiry = match package
+        let settings = package
             .and_then(|p| p.get("metadata"))
             .and_then(|m| m.get("pcache"))
-            .and_then(|p| p.get("expiry"))
-        {
+            .cloned()
+            .map(toml::Value::try_into::<conventions::Settings>);
+        let expiry = match settings {
             None => None,
-            Some(toml::Value::String(text)) => match pcache_core::parse_duration(text) {
-                Ok(d) => Some(d),
-                Err(e) => {
-                    problems.push(format!("[package.metadata.pcache] expiry: {e}"));
-                    None
-                }
-            },
-            Some(toml::Value::Integer(secs)) => u64::try_from(*secs).ok().map(Duration::from_secs),
-            Some(other) => {
-                problems.push(format!(
-                    "[package.metadata.pcache] expiry must be a string such as \"30d\", not {other}"
-                ));
+            Some(Ok(settings)) => settings.expiry,
+            Some(Err(e)) => {
+                problems.push(format!("[package.metadata.pcache]: {}", e.message()));
                 None
             }
         };

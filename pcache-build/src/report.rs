@@ -7,6 +7,8 @@ use std::io::Write as _;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use pcache_core::conventions;
+
 /// A cache failure met by a step: reported, never fatal.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Problem {
@@ -25,10 +27,9 @@ impl Problem {
 
 impl From<pcache_core::Error> for Problem {
     fn from(e: pcache_core::Error) -> Problem {
-        let path = e.path().to_owned();
         Problem {
-            cause: e.cause(),
-            path: (!path.as_os_str().is_empty()).then_some(path),
+            cause: e.cause().to_string(),
+            path: e.path().map(ToOwned::to_owned),
         }
     }
 }
@@ -57,15 +58,7 @@ pub(crate) fn warning_line(name: &str, problems: &[Problem]) -> String {
 
 /// The name as shown in messages: one line, at most 80 characters.
 pub(crate) fn display_name(name: &str) -> String {
-    const MAX: usize = 80;
-    let mut shown: String = name.chars().take(MAX).collect();
-    if name.chars().nth(MAX).is_some() {
-        shown.push('…');
-    }
-    if shown.is_empty() {
-        shown.push_str("\"\"");
-    }
-    one_line(shown)
+    conventions::display_name(name, 80)
 }
 
 fn one_line(text: String) -> String {
@@ -156,7 +149,7 @@ pub(crate) fn step_line(name: &str, outcome: Outcome) -> String {
 }
 
 fn size(bytes: u64) -> String {
-    pcache_core::format_size(bytes)
+    conventions::format_size(bytes)
 }
 
 pub(crate) fn time(d: Duration) -> String {

@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, OnceLock};
 
+use pcache_core::CacheMeta;
+
 use crate::env::{BuildEnv, Mode};
 use crate::identity;
 use crate::locate;
@@ -25,7 +27,7 @@ pub(crate) struct Session {
     identity: OnceLock<(u128, Vec<Problem>)>,
     /// Cache directories whose `cache.toml` this process has written or
     /// checked, with what it says.
-    metas_written: Mutex<HashSet<(PathBuf, String)>>,
+    metas_written: Mutex<HashSet<(PathBuf, CacheMeta)>>,
 }
 
 impl Session {
@@ -75,8 +77,8 @@ impl Session {
 
     /// Whether `cache.toml` in `dir` still needs writing as `meta` by this
     /// process (a build script calling one cache in a loop checks it once).
-    pub(crate) fn meta_needs_write(&self, dir: &Path, meta: &pcache_core::CacheMeta) -> bool {
-        let key = (dir.to_owned(), format!("{meta:?}"));
+    pub(crate) fn meta_needs_write(&self, dir: &Path, meta: &CacheMeta) -> bool {
+        let key = (dir.to_owned(), meta.clone());
         self.metas_written
             .lock()
             .map_or(true, |mut done| done.insert(key))

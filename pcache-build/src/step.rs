@@ -3,11 +3,10 @@
 
 use std::time::{Duration, Instant};
 
-use pcache_core::{CacheMeta, Key, KeyError, Store};
+use pcache_core::{CacheMeta, Key, KeyError, Store, conventions};
 use serde::Serialize;
 
 use crate::env::Mode;
-use crate::locate;
 use crate::report::{self, Outcome, Problem};
 use crate::session::Session;
 
@@ -79,14 +78,44 @@ pub(crate) fn material_key(
     })
 }
 
+/// What a fetch did, without its value: what a step reports.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Summary {
+    hit: bool,
+    waited: bool,
+    size_bytes: Option<u64>,
+    compute_time: Duration,
+}
+
+impl Summary {
+    pub(crate) fn of<T>(fetched: &pcache_core::Fetched<T>) -> Summary {
+        Summary {
+            hit: fetched.hit,
+            waited: fetched.waited,
+            size_bytes: fetched.size_bytes,
+            compute_time: fetched.compute_time,
+        }
+    }
+}
+
 impl Step {
-    pub(crate) fn new(name: &str) -> Step {
-        Step {
-            name: name.to_owned(),
+    /// Starts a step: locates and opens its cache and derives its key.
+    /// The cache is `None` when off or unusable (the reason is among the
+    /// step's problems): the step then just computes.
+    pub(crate) fn start(
+        options: Options<'_>,
+        entry_point: &'static str,
+        type_name: &'static str,
+        inputs: Result<Vec<u8>, KeyError>,
+    ) -> (Step, Option<Prepared>) {
+        let mut step = Step {
+            name: options.name.to_owned(),
             problems: Vec::new(),
             started: Instant::now(),
             finished: false,
-        }
+        };
+        let prepared = step.prepare(options, entry_point, type_name, inputs);
+        (step, prepared)
     }
 
     pub(crate) fn name(&self) -> &str {
@@ -105,14 +134,7 @@ impl Step {
         self.problems.push(problem.into());
     }
 
-    pub(crate) fn warn_all(&mut self, errors: Vec<pcache_core::Error>) {
-        self.problems.extend(errors.into_iter().map(Problem::from));
-    }
-
-    /// Locates the cache, opens it and derives the key. `None` when the
-    /// cache is off or unusable (the reason is among the problems): the step
-    /// then just computes.
-    pub(crate) fn prepare(
+    fn prepare(
         &mut self,
         options: Options<'_>,
         entry_point: &'static str,
@@ -148,7 +170,7 @@ impl Step {
             Expiry::Never => None,
             Expiry::After(d) => Some(d),
         };
-        let store = match Store::open(locate::cache_dir(root, package, options.name)) {
+        let store = match Store::open(conventions::cache_dir(root, package, options.name)) {
             Ok(store) => store.with_expiry(expiry),
             Err(e) => {
                 self.warn(e);
@@ -197,6 +219,25 @@ impl Step {
         Ok(value)
     }
 
+    /// Reports a fetch: its problems, then a hit or a miss.
+    pub(crate) fn finish_fetched(mut self, fetched: Summary, errors: Vec<pcache_core::Error>) {
+        self.problems.extend(errors.into_iter().map(Problem::from));
+        let outcome = if fetched.hit {
+            Outcome::Hit {
+                size_bytes: fetched.size_bytes.unwrap_or(0),
+                elapsed: self.elapsed(),
+                saved: fetched.compute_time,
+                waited: fetched.waited,
+            }
+        } else {
+            Outcome::Miss {
+                stored_bytes: fetched.size_bytes,
+                computed: fetched.compute_time,
+            }
+        };
+        self.finish(outcome);
+    }
+
     /// Reports the outcome and, on one line, any problems.
     pub(crate) fn finish(mut self, outcome: Outcome) {
         self.flush_problems();
@@ -220,21 +261,47 @@ impl Drop for Step {
     }
 }
 
-/// The outcome line for a fetched value.
-pub(crate) fn fetched_outcome<T>(fetched: &pcache_core::Fetched<T>, elapsed: Duration) -> Outcome {
-    if fetched.hit {
-        Outcome::Hit {
-            size_bytes: fetched.size_bytes.unwrap_or(0),
-            elapsed,
-            saved: fetched.compute_time,
-            waited: fetched.waited,
+/// Reports a `PCACHE=verify` step, failing the build when the stored and the
+/// fresh value differ. `stored` is the stored value's digest (if there was
+/// one); `stored_bytes`, the result of storing the fresh value when there
+/// was none.
+pub(crate) fn finish_verify(
+    mut step: Step,
+    prepared: &Prepared,
+    stored: Result<Option<Result<u128, KeyError>>, pcache_core::Error>,
+    fresh: Result<u128, KeyError>,
+    stored_bytes: Option<Result<u64, pcache_core::Error>>,
+    computed: Duration,
+) {
+    let stored = match stored {
+        Ok(stored) => stored,
+        Err(e) => {
+            step.warn(e);
+            None
         }
-    } else {
-        Outcome::Miss {
-            stored_bytes: fetched.size_bytes,
-            computed: fetched.compute_time,
-        }
+    };
+    let Some(stored) = stored else {
+        let stored_bytes = stored_bytes.and_then(|r| r.map_err(|e| step.warn(e)).ok());
+        step.finish(Outcome::Miss {
+            stored_bytes,
+            computed,
+        });
+        return;
+    };
+    match (stored, fresh) {
+        (Ok(a), Ok(b)) if a != b => verify_failed(step.name(), a, b),
+        (Err(e), _) | (_, Err(e)) => step.warn(pcache_core::Error::from(e)),
+        _ => {}
     }
+    let size_bytes = prepared
+        .store
+        .entry_path(&prepared.key)
+        .metadata()
+        .map_or(0, |m| m.len());
+    step.finish(Outcome::Verified {
+        size_bytes,
+        computed,
+    });
 }
 
 /// Panics with the `PCACHE=verify` failure message: the one way pcache
