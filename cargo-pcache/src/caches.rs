@@ -142,6 +142,7 @@ pub(crate) fn select(
                 .iter()
                 .map(|c| format!("`{}`", c.name()))
                 .collect();
+            known.sort();
             known.dedup();
             let known = if known.is_empty() {
                 "none".to_owned()

@@ -139,7 +139,7 @@ pub(crate) struct RemoveArgs {
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
-    pcache_core::parse_duration(text).map_err(|e| e.to_string())
+    pcache_core::conventions::parse_duration(text).map_err(|e| e.to_string())
 }
 
 #[cfg(test)]

@@ -45,17 +45,63 @@ use clap::Parser;
 use crate::cli::{CargoCli, Command, PcacheArgs};
 use crate::commands::Ctx;
 use crate::commands::remove::Verb;
-use crate::output::Style;
+use crate::output::{Paint, Style};
 use crate::workspace::Workspace;
+
+/// The streams `cargo pcache` writes to: results on `stdout`; warnings,
+/// errors and progress bars on `stderr`.
+pub struct Streams<'a> {
+    /// Where results go.
+    pub stdout: &'a mut dyn Write,
+    /// Where messages and progress bars go.
+    pub stderr: &'a mut dyn Write,
+    /// Whether `stdout` is a terminal: colours with `--color auto`.
+    pub stdout_is_terminal: bool,
+    /// Whether `stderr` is a terminal: progress bars, coloured messages.
+    pub stderr_is_terminal: bool,
+}
+
+impl std::fmt::Debug for Streams<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Streams")
+            .field("stdout_is_terminal", &self.stdout_is_terminal)
+            .field("stderr_is_terminal", &self.stderr_is_terminal)
+            .finish_non_exhaustive()
+    }
+}
 
 /// Runs `cargo pcache` with `args` (as in `std::env::args_os()`: the binary
 /// first, then `pcache`, then the subcommand; the `pcache` may be left out),
-/// writing results to `stdout` and messages to `stderr`.
+/// writing results to `stdout` and messages to `stderr`, neither of which
+/// is a terminal (see [`run_with`] for terminals).
 pub fn run<I, T>(args: I, stdout: &mut dyn Write, stderr: &mut dyn Write) -> ExitCode
 where
     I: IntoIterator<Item = T>,
     T: Into<OsString>,
 {
+    run_with(
+        args,
+        Streams {
+            stdout,
+            stderr,
+            stdout_is_terminal: false,
+            stderr_is_terminal: false,
+        },
+    )
+}
+
+/// Like [`run`], with streams that may be terminals: what the binary does.
+pub fn run_with<I, T>(args: I, streams: Streams<'_>) -> ExitCode
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString>,
+{
+    let Streams {
+        stdout,
+        stderr,
+        stdout_is_terminal,
+        stderr_is_terminal,
+    } = streams;
     let mut args: Vec<OsString> = args.into_iter().map(Into::into).collect();
     // Run directly as `cargo-pcache ls`: behave as `cargo pcache ls`.
     if args.get(1).is_none_or(|a| a != "pcache") {
@@ -78,12 +124,14 @@ where
         args.global.color,
         args.global.quiet,
         args.global.verbose > 0,
+        stdout_is_terminal,
+        stderr_is_terminal,
     );
     match execute(args, style, stdout, stderr) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
-            let _ = writeln!(stderr, "{}: {e:#}", style.red("error"));
+            let _ = writeln!(stderr, "{}: {e:#}", style.paint_err(Paint::Red, "error"));
             ExitCode::FAILURE
         }
     }
@@ -103,7 +151,7 @@ fn execute(
         out,
         err,
     };
-    for warning in &found.warnings {
+    for warning in ctx.workspace.warnings.clone().iter().chain(&found.warnings) {
         ctx.warn(warning);
     }
     let selection = match &args.command {

@@ -1,11 +1,17 @@
 //! `cargo pcache`: see the crate docs of `cargo_pcache`.
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    cargo_pcache::run(
+    let (stdout, stderr) = (std::io::stdout(), std::io::stderr());
+    cargo_pcache::run_with(
         std::env::args_os(),
-        &mut std::io::stdout().lock(),
-        &mut std::io::stderr().lock(),
+        cargo_pcache::Streams {
+            stdout_is_terminal: stdout.is_terminal(),
+            stderr_is_terminal: stderr.is_terminal(),
+            stdout: &mut stdout.lock(),
+            stderr: &mut stderr.lock(),
+        },
     )
 }

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
+use pcache_core::conventions;
 
 use crate::cli::GlobalArgs;
 
@@ -18,6 +19,8 @@ pub(crate) struct Workspace {
     /// Workspace members and their `[package.metadata.pcache] expiry`;
     /// `None` when not inside a Cargo project.
     pub(crate) members: Option<BTreeMap<String, Option<Duration>>>,
+    /// Problems with the workspace's pcache settings, to be reported.
+    pub(crate) warnings: Vec<String>,
 }
 
 impl Workspace {
@@ -52,12 +55,16 @@ impl Workspace {
                 None
             }
         };
+        let mut warnings = Vec::new();
         let (target_dir, build_dir, members) = match metadata {
             Some(m) => {
                 let members = m
                     .workspace_packages()
                     .into_iter()
-                    .map(|p| (p.name.to_string(), package_expiry(&p.metadata)))
+                    .map(|p| {
+                        let settings = settings(&p.metadata, &p.manifest_path, &mut warnings);
+                        (p.name.to_string(), settings.expiry)
+                    })
                     .collect();
                 let target = m.target_directory.clone().into_std_path_buf();
                 let build = m.build_directory.clone().map(|b| b.into_std_path_buf());
@@ -75,9 +82,13 @@ impl Workspace {
             }
         };
         Ok(Workspace {
-            pcache_root: pcache_dir.unwrap_or_else(|| build_dir.join("pcache")),
+            pcache_root: conventions::pcache_root(
+                pcache_dir.as_deref().map(|p| p.as_os_str()),
+                &build_dir,
+            ),
             target_dir,
             members,
+            warnings,
         })
     }
 
@@ -107,11 +118,20 @@ fn metadata_error(e: &cargo_metadata::Error) -> String {
     line.trim().trim_start_matches("error: ").to_owned()
 }
 
-/// `[package.metadata.pcache] expiry`, as pcache-build reads it.
-fn package_expiry(metadata: &serde_json::Value) -> Option<Duration> {
-    match metadata.get("pcache")?.get("expiry")? {
-        serde_json::Value::String(text) => pcache_core::parse_duration(text).ok(),
-        serde_json::Value::Number(n) => n.as_u64().map(Duration::from_secs),
-        _ => None,
-    }
+/// `[package.metadata.pcache]`, as pcache-build reads it. A bad value is a
+/// warning naming the manifest, and the setting is left out, as in builds.
+fn settings(
+    metadata: &serde_json::Value,
+    manifest: &cargo_metadata::camino::Utf8Path,
+    warnings: &mut Vec<String>,
+) -> conventions::Settings {
+    let Some(pcache) = metadata.get("pcache") else {
+        return conventions::Settings::default();
+    };
+    serde_json::from_value(pcache.clone()).unwrap_or_else(|e| {
+        warnings.push(format!(
+            "ignoring [package.metadata.pcache] in `{manifest}`: {e}"
+        ));
+        conventions::Settings::default()
+    })
 }

@@ -1,120 +1,15 @@
 //! The real binary against target directories made with pcache-core.
 
+mod support;
+
 use std::fs;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, SystemTime};
 
 use pcache_core::{CacheMeta, Key, Store};
 use serde_json::Value;
-
-const BIN: &str = env!("CARGO_BIN_EXE_cargo-pcache");
-
-/// `program` in `dir`, without the variables that would move caches
-/// elsewhere than the test intends.
-fn command(program: &str, dir: &Path) -> Command {
-    let mut cmd = Command::new(program);
-    cmd.current_dir(dir)
-        .env_remove("CARGO_TARGET_DIR")
-        .env_remove("CARGO_BUILD_BUILD_DIR")
-        .env_remove("PCACHE_DIR");
-    cmd
-}
-
-/// A temporary Cargo project with a target directory.
-struct Project {
-    dir: tempfile::TempDir,
-}
-
-impl Project {
-    /// A workspace with the packages `app` and `app-sys`.
-    fn new() -> Project {
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path();
-        fs::write(
-            root.join("Cargo.toml"),
-            "[workspace]\nmembers = [\"app\", \"app-sys\"]\nresolver = \"2\"\n",
-        )
-        .unwrap();
-        for (name, extra) in [
-            ("app", ""),
-            ("app-sys", "\n[package.metadata.pcache]\nexpiry = \"1h\"\n"),
-        ] {
-            let pkg = root.join(name);
-            fs::create_dir_all(pkg.join("src")).unwrap();
-            fs::write(
-                pkg.join("Cargo.toml"),
-                format!(
-                    "[package]\nname = \"{name}\"\nversion = \"0.1.0\"\nedition = \"2021\"\n{extra}"
-                ),
-            )
-            .unwrap();
-            fs::write(pkg.join("src/lib.rs"), "").unwrap();
-        }
-        Project { dir }
-    }
-
-    fn root(&self) -> &Path {
-        self.dir.path()
-    }
-
-    fn target(&self) -> PathBuf {
-        self.root().join("target")
-    }
-
-    /// A cache as pcache-build lays it out, with `entries` entries written
-    /// `age` ago.
-    fn cache(
-        &self,
-        package: &str,
-        name: &str,
-        expiry: Option<Duration>,
-        entries: usize,
-        age: Duration,
-    ) -> Store {
-        let dir = self
-            .target()
-            .join("pcache")
-            .join(package)
-            .join(pcache_core::short_id(name));
-        let then = SystemTime::now() - age;
-        let store = Store::open(dir).unwrap().with_clock(move || then);
-        store
-            .write_meta(&CacheMeta::new(name).package(package).expiry(expiry))
-            .unwrap();
-        for i in 0..entries {
-            store
-                .set(&Key::new(&(name, i)).unwrap(), &vec![i as u8; 1000])
-                .unwrap();
-        }
-        store
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        command(BIN, self.root())
-            .arg("pcache")
-            .args(args)
-            .env("NO_COLOR", "1")
-            .output()
-            .unwrap()
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    }
-
-    fn json(&self, args: &[&str]) -> Value {
-        let mut all = vec!["ls", "--json"];
-        all.extend_from_slice(args);
-        serde_json::from_str(&self.ok(&all)).unwrap()
-    }
-}
+use support::{BIN, Project, command};
 
 fn caches(listing: &Value) -> &Vec<Value> {
     listing["caches"].as_array().unwrap()

@@ -1,16 +1,16 @@
 //! `cargo pcache ls`.
 
 use std::path::PathBuf;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use anyhow::Result;
-use pcache_core::EntryInfo;
+use pcache_core::{EntryInfo, conventions};
 use serde::Serialize;
 
 use super::Ctx;
 use crate::caches::Cache;
 use crate::cli::LsArgs;
-use crate::output;
+use crate::output::{self, Cell, Paint};
 
 /// The `--json` document. Field order is fixed; new fields may be added.
 #[derive(Serialize)]
@@ -134,11 +134,11 @@ fn summarize(
 fn print_table(ctx: &mut Ctx<'_>, rows: &[CacheRow], with_entries: bool) -> Result<()> {
     let now = SystemTime::now();
     let style = ctx.style;
-    let mut table = vec![
+    let mut table: Vec<Vec<Cell>> = vec![
         [
             "PACKAGE", "CACHE", "ENTRIES", "SIZE", "EXPIRED", "OLDEST", "NEWEST", "EXPIRY",
         ]
-        .map(str::to_owned)
+        .map(Cell::from)
         .to_vec(),
     ];
     let mut stale = false;
@@ -149,55 +149,59 @@ fn print_table(ctx: &mut Ctx<'_>, rows: &[CacheRow], with_entries: bool) -> Resu
             stale = true;
         }
         let expired = if row.expired > 0 {
-            style.yellow(&row.expired.to_string())
+            Cell::painted(row.expired.to_string(), Paint::Yellow)
         } else {
-            "0".to_owned()
+            "0".into()
         };
+        let age = |t: Option<SystemTime>| t.map_or_else(|| "-".to_owned(), |t| output::age(now, t));
         table.push(vec![
-            package,
-            output::display_name(&row.name),
-            row.entries.to_string(),
-            output::size(row.bytes),
+            package.into(),
+            output::display_name(&row.name).into(),
+            row.entries.to_string().into(),
+            output::size(row.bytes).into(),
             expired,
-            row.oldest_time
-                .map_or_else(|| "-".to_owned(), |t| output::age(now, t)),
-            row.newest_time
-                .map_or_else(|| "-".to_owned(), |t| output::age(now, t)),
-            row.expiry_secs.map_or_else(
-                || "never".to_owned(),
-                |s| pcache_core::format_duration(std::time::Duration::from_secs(s)),
-            ),
+            age(row.oldest_time).into(),
+            age(row.newest_time).into(),
+            row.expiry_secs
+                .map_or_else(
+                    || "never".to_owned(),
+                    |s| conventions::format_duration(Duration::from_secs(s)),
+                )
+                .into(),
         ]);
         if with_entries {
             for entry in &row.entry_infos {
                 let state = match (&entry.corrupt, entry.expired) {
-                    (Some(_), _) => style.yellow("corrupt"),
-                    (None, true) => style.yellow("yes"),
-                    (None, false) => String::new(),
+                    (Some(_), _) => Cell::painted("corrupt", Paint::Yellow),
+                    (None, true) => Cell::painted("yes", Paint::Yellow),
+                    (None, false) => "".into(),
                 };
                 table.push(vec![
-                    String::new(),
-                    style.dim(&format!("  {}", entry.key)),
-                    String::new(),
-                    output::size(entry.size_bytes),
+                    "".into(),
+                    Cell::painted(format!("  {}", entry.key), Paint::Dim),
+                    "".into(),
+                    output::size(entry.size_bytes).into(),
                     state,
-                    output::age(now, entry.created),
-                    String::new(),
-                    String::new(),
+                    output::age(now, entry.created).into(),
                 ]);
             }
         }
     }
     if rows.len() > 1 {
         table.push(vec![
-            style.bold("total"),
-            format!("{} caches", rows.len()),
-            rows.iter().map(|r| r.entries).sum::<u64>().to_string(),
-            output::size(rows.iter().map(|r| r.bytes).sum()),
-            rows.iter().map(|r| r.expired).sum::<u64>().to_string(),
-            String::new(),
-            String::new(),
-            String::new(),
+            Cell::painted("total", Paint::Bold),
+            format!("{} caches", rows.len()).into(),
+            rows.iter()
+                .map(|r| r.entries)
+                .sum::<u64>()
+                .to_string()
+                .into(),
+            output::size(rows.iter().map(|r| r.bytes).sum()).into(),
+            rows.iter()
+                .map(|r| r.expired)
+                .sum::<u64>()
+                .to_string()
+                .into(),
         ]);
     }
     output::table(ctx.out, &style, &table, &[2, 3, 4])?;
@@ -205,7 +209,10 @@ fn print_table(ctx: &mut Ctx<'_>, rows: &[CacheRow], with_entries: bool) -> Resu
         writeln!(
             ctx.out,
             "{}",
-            style.dim("* not in this workspace any more: `cargo pcache delete -p <package>` removes its caches")
+            style.paint(
+                Paint::Dim,
+                "* not in this workspace any more: `cargo pcache delete -p <package>` removes its caches"
+            )
         )?;
     }
     Ok(())

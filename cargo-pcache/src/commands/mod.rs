@@ -8,7 +8,7 @@ use std::io::Write;
 use std::time::Duration;
 
 use crate::caches::Cache;
-use crate::output::Style;
+use crate::output::{Paint, Style};
 use crate::workspace::Workspace;
 
 /// What every command gets.
@@ -22,7 +22,8 @@ pub(crate) struct Ctx<'a> {
 impl Ctx<'_> {
     pub(crate) fn warn(&mut self, message: &str) {
         if !self.style.quiet {
-            let _ = writeln!(self.err, "{}: {message}", self.style.yellow("warning"));
+            let warning = self.style.paint_err(Paint::Yellow, "warning");
+            let _ = writeln!(self.err, "{warning}: {message}");
         }
     }
 

@@ -74,10 +74,10 @@ pub(crate) fn run(ctx: &mut Ctx<'_>, verb: Verb, caches: Vec<Cache>, dry_run: bo
         let store = p.cache.store();
         let result = match verb {
             Verb::Delete => {
-                bar.inc(p.plan.entries.len() as u64);
+                bar.inc(p.plan.entries.len() as u64, ctx.err);
                 store.delete().inspect(|_| remove_if_empty(&p.cache))
             }
-            _ => store.apply_with(&p.plan, || bar.inc(1)),
+            _ => store.apply_with(&p.plan, || bar.inc(1, ctx.err)),
         };
         match result {
             Ok(removed) => {
@@ -87,7 +87,7 @@ pub(crate) fn run(ctx: &mut Ctx<'_>, verb: Verb, caches: Vec<Cache>, dry_run: bo
             Err(e) => failures.push(e.to_string()),
         }
     }
-    bar.finish_and_clear();
+    bar.finish(ctx.err);
     summary(ctx, verb, done, total, planned.len())?;
     match failures.as_slice() {
         [] => Ok(()),
