@@ -82,9 +82,12 @@
 //!   per-key `flock` after a miss, so concurrent processes compute a key once
 //!   and the others read the result. The lock file is removed when the
 //!   computation ends; files left by killed processes are removed by the next
-//!   computation of that key or by `flush`. Advisory locks may not be honoured
-//!   on some network file systems: there, two processes may both compute, and
-//!   the last write wins (each write is still atomic).
+//!   computation of that key or by `flush`. A waiter gives up after the
+//!   [lock timeout](Store::with_lock_timeout) (10 minutes by default) and
+//!   computes too, so a hung holder delays a build but never stalls it. On a
+//!   file system without `flock` support (some network file systems) there is
+//!   no single flight, silently, as with cargo's own locks: two processes may
+//!   both compute, and the last write wins (each write is still atomic).
 //! - **Never a panic** on any input, file content or file-system state.
 //!
 //! What a crash cannot do is corrupt a value; what it can do is lose the
