@@ -6,8 +6,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::error::Error;
+use crate::get::Found;
 use crate::lock::{self, Acquired};
-use crate::store::EntryInfo;
 use crate::{Key, Store};
 
 /// The result of [`Store::get_or_compute`]: the value, where it came from,
@@ -29,17 +29,52 @@ pub struct Fetched<T> {
     /// Cache failures met on the way: a corrupt entry that was discarded, a
     /// write that failed… The value is correct regardless.
     pub errors: Vec<Error>,
+    /// The entry's notes: stored ones on a hit, the computation's on a miss.
+    pub notes: Vec<u8>,
 }
 
 impl<T> Fetched<T> {
-    fn hit(value: T, info: &EntryInfo, waited: bool, errors: Vec<Error>) -> Fetched<T> {
+    fn hit(found: Found<T>, waited: bool, errors: Vec<Error>) -> Fetched<T> {
         Fetched {
-            value,
+            value: found.value,
             hit: true,
             waited,
-            size_bytes: Some(info.size_bytes),
-            compute_time: info.compute_time,
+            size_bytes: Some(found.info.size_bytes),
+            compute_time: found.info.compute_time,
             errors,
+            notes: found.notes,
+        }
+    }
+}
+
+/// What a computation for [`Store::try_get_or_compute_with`] produced.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct Computed<T> {
+    /// The value.
+    pub value: T,
+    /// Notes to store with it (see [`Store::set_with_notes`]).
+    pub notes: Vec<u8>,
+    /// Whether to store it at all: `false` returns the value uncached.
+    pub store: bool,
+}
+
+impl<T> Computed<T> {
+    /// A value to store with `notes`.
+    pub fn new(value: T, notes: Vec<u8>) -> Computed<T> {
+        Computed {
+            value,
+            notes,
+            store: true,
+        }
+    }
+
+    /// A value to return without storing it.
+    pub fn unstored(value: T) -> Computed<T> {
+        Computed {
+            value,
+            notes: Vec::new(),
+            store: false,
         }
     }
 }
@@ -97,9 +132,40 @@ impl Store {
         T: Serialize + DeserializeOwned,
         F: FnOnce() -> Result<T, E>,
     {
+        self.try_get_or_compute_with(key, || compute().map(|v| Computed::new(v, Vec::new())))
+    }
+
+    /// Like [`try_get_or_compute`](Store::try_get_or_compute) for a
+    /// computation that also says what notes to store with its value, or
+    /// that it must not be stored. [`Fetched::notes`] holds the stored notes
+    /// on a hit.
+    ///
+    /// ```
+    /// use pcache_core::Computed;
+    /// # let dir = tempfile::tempdir()?;
+    /// let store = pcache_core::Store::open(dir.path())?;
+    /// let key = pcache_core::Key::new("with-notes")?;
+    /// let miss = store.try_get_or_compute_with(&key, || {
+    ///     Ok::<_, std::io::Error>(Computed::new(42u32, b"made by hand".to_vec()))
+    /// })?;
+    /// let hit = store.try_get_or_compute_with(&key, || -> Result<Computed<u32>, std::io::Error> {
+    ///     unreachable!("stored")
+    /// })?;
+    /// assert_eq!((hit.value, hit.notes), (42, b"made by hand".to_vec()));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// Only `compute`'s own error.
+    pub fn try_get_or_compute_with<T, E, F>(&self, key: &Key, compute: F) -> Result<Fetched<T>, E>
+    where
+        T: Serialize + DeserializeOwned,
+        F: FnOnce() -> Result<Computed<T>, E>,
+    {
         let mut errors = Vec::new();
         match self.lookup::<T>(key) {
-            Ok(Some((value, info))) => return Ok(Fetched::hit(value, &info, false, errors)),
+            Ok(Some(found)) => return Ok(Fetched::hit(found, false, errors)),
             Ok(None) => {}
             Err(e) => errors.push(e),
         }
@@ -107,29 +173,34 @@ impl Store {
         if lock.as_ref().is_some_and(Acquired::waited) {
             // Whoever held the lock has probably stored the value.
             match self.lookup::<T>(key) {
-                Ok(Some((value, info))) => return Ok(Fetched::hit(value, &info, true, errors)),
+                Ok(Some(found)) => return Ok(Fetched::hit(found, true, errors)),
                 Ok(None) => {}
                 Err(e) => errors.push(e),
             }
         }
         let started = Instant::now();
-        let value = compute()?;
+        let computed = compute()?;
         let compute_time = started.elapsed();
-        let size_bytes = match self.set_timed(key, &value, compute_time) {
-            Ok(info) => Some(info.size_bytes),
-            Err(e) => {
-                errors.push(e);
-                None
+        let size_bytes = if computed.store {
+            match self.set_with_notes(key, &computed.value, compute_time, &computed.notes) {
+                Ok(info) => Some(info.size_bytes),
+                Err(e) => {
+                    errors.push(e);
+                    None
+                }
             }
+        } else {
+            None
         };
         drop(lock);
         Ok(Fetched {
-            value,
+            value: computed.value,
             hit: false,
             waited: false,
             size_bytes,
             compute_time,
             errors,
+            notes: computed.notes,
         })
     }
 

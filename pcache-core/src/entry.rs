@@ -3,25 +3,29 @@
 //! ```text
 //! offset size  field
 //!      0    8  magic  b"\x89pcache\n"
-//!      8    2  format version (u16 LE), currently 2
+//!      8    2  format version (u16 LE), currently 3
 //!     10    1  kind: 1 = one MessagePack value, 2 = a stream of values
 //!     11    1  reserved, 0
 //!     12    4  CRC-32 of the payload (u32 LE)
 //!     16    8  creation time, seconds since the Unix epoch (u64 LE)
 //!     24    4  creation time, nanoseconds (u32 LE)
-//!     28    4  reserved, 0
+//!     28    4  notes length in bytes (u32 LE)
 //!     32    8  payload length in bytes (u64 LE)
 //!     40    8  item count (streams), 0 otherwise (u64 LE)
 //!     48    8  time the value took to compute, nanoseconds (u64 LE)
-//!     56    4  reserved, 0
+//!     56    4  CRC-32 of the notes (u32 LE)
 //!     60    4  CRC-32 of bytes 0..60 (u32 LE)
 //!     64    …  payload
+//!      …    …  notes
 //! ```
 //!
 //! A value's payload is one MessagePack value. A stream's payload is a
 //! sequence of frames of whole items, each `length (u32 LE) | CRC-32 (u32 LE)
 //! | items…`, so that a reader can check the bytes it decodes (see the
-//! `stream` module).
+//! `stream` module). The notes are the writer's own bytes about the entry
+//! (pcache-build keeps a step's Cargo directives there), checked like the
+//! payload and never interpreted by the store. Version 3 added them; entries
+//! of other versions are misses.
 //!
 //! CRC-32 (through `crc32fast`) rather than a wider hash because it detects
 //! every burst error up to 32 bits and, unlike XXH3, stays near 1 GB/s when
@@ -34,7 +38,7 @@ use crate::error::Corruption;
 
 pub(crate) const MAGIC: [u8; 8] = *b"\x89pcache\n";
 /// The entry format version this crate reads and writes.
-pub const FORMAT_VERSION: u16 = 2;
+pub const FORMAT_VERSION: u16 = 3;
 pub(crate) const HEADER_LEN: usize = 64;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,11 +56,20 @@ pub(crate) struct Header {
     pub(crate) payload_len: u64,
     pub(crate) items: u64,
     pub(crate) compute_time: Duration,
+    pub(crate) notes_len: u32,
+    pub(crate) notes_crc: u32,
 }
 
 impl Header {
     pub(crate) fn file_len(&self) -> u64 {
-        HEADER_LEN as u64 + self.payload_len
+        // Saturating: a forged header must not overflow, only mismatch.
+        self.notes_offset()
+            .saturating_add(u64::from(self.notes_len))
+    }
+
+    /// Where the notes start in the file.
+    pub(crate) fn notes_offset(&self) -> u64 {
+        (HEADER_LEN as u64).saturating_add(self.payload_len)
     }
 
     pub(crate) fn encode(&self) -> [u8; HEADER_LEN] {
@@ -68,10 +81,12 @@ impl Header {
         h[12..16].copy_from_slice(&self.payload_crc.to_le_bytes());
         h[16..24].copy_from_slice(&since_epoch.as_secs().to_le_bytes());
         h[24..28].copy_from_slice(&since_epoch.subsec_nanos().to_le_bytes());
+        h[28..32].copy_from_slice(&self.notes_len.to_le_bytes());
         h[32..40].copy_from_slice(&self.payload_len.to_le_bytes());
         h[40..48].copy_from_slice(&self.items.to_le_bytes());
         let nanos = u64::try_from(self.compute_time.as_nanos()).unwrap_or(u64::MAX);
         h[48..56].copy_from_slice(&nanos.to_le_bytes());
+        h[56..60].copy_from_slice(&self.notes_crc.to_le_bytes());
         let crc = crc32fast::hash(&h[..60]);
         h[60..64].copy_from_slice(&crc.to_le_bytes());
         h
@@ -123,6 +138,8 @@ impl Header {
             payload_len: u64_at(32),
             items: u64_at(40),
             compute_time: Duration::from_nanos(u64_at(48)),
+            notes_len: u32_at(28),
+            notes_crc: u32_at(56),
         })
     }
 
@@ -136,6 +153,17 @@ impl Header {
             });
         }
         self.check_len(file_len)
+    }
+
+    /// Checks notes read from the file against the header.
+    pub(crate) fn check_notes(&self, notes: &[u8]) -> Result<(), Corruption> {
+        if notes.len() as u64 != u64::from(self.notes_len) {
+            return Err(Corruption::Truncated);
+        }
+        if crc32fast::hash(notes) != self.notes_crc {
+            return Err(Corruption::BadPayload("notes checksum mismatch"));
+        }
+        Ok(())
     }
 
     /// Checks the file's actual length against the header.
@@ -195,6 +223,8 @@ mod tests {
             payload_len: 10,
             items: 0,
             compute_time: Duration::from_millis(5),
+            notes_len: 3,
+            notes_crc: 9,
         }
     }
 

@@ -44,6 +44,7 @@ impl Want {
 pub(crate) struct Raw {
     pub(crate) info: EntryInfo,
     body: Body,
+    notes: Vec<u8>,
     /// The file read, to remove it (and not a newer one renamed over it)
     /// should its payload not decode.
     file: File,
@@ -51,10 +52,18 @@ pub(crate) struct Raw {
 
 #[derive(Debug)]
 enum Body {
-    /// The whole file; the payload starts at `HEADER_LEN`.
+    /// The header and the payload, which starts at `HEADER_LEN`.
     File(Vec<u8>),
     /// The data of a `bin` payload.
     Bytes(Vec<u8>),
+}
+
+/// A value read from the store, with its header facts and notes.
+#[derive(Debug)]
+pub(crate) struct Found<T> {
+    pub(crate) value: T,
+    pub(crate) info: EntryInfo,
+    pub(crate) notes: Vec<u8>,
 }
 
 impl Store {
@@ -70,11 +79,12 @@ impl Store {
     /// so callers may treat these as a miss (after warning). [`Error::Io`]
     /// when the file cannot be read.
     pub fn get<T: DeserializeOwned>(&self, key: &Key) -> Result<Option<T>> {
-        Ok(self.lookup(key)?.map(|(value, _)| value))
+        Ok(self.lookup(key)?.map(|found| found.value))
     }
 
-    /// Like [`get`](Store::get), also returning the entry's header facts.
-    pub(crate) fn lookup<T: DeserializeOwned>(&self, key: &Key) -> Result<Option<(T, EntryInfo)>> {
+    /// Like [`get`](Store::get), also returning the entry's header facts
+    /// and notes.
+    pub(crate) fn lookup<T: DeserializeOwned>(&self, key: &Key) -> Result<Option<Found<T>>> {
         match self.read_raw(key, Want::of::<T>())? {
             Some(raw) => decode(raw).map(Some),
             None => Ok(None),
@@ -95,9 +105,10 @@ impl Store {
             self.read_whole(&mut file, len, &path, want)
         };
         match read {
-            Ok(Some((header, body))) => Ok(Some(Raw {
+            Ok(Some((header, body, notes))) => Ok(Some(Raw {
                 info: self.info(*key, path, len, &header, None),
                 body,
+                notes,
                 file,
             })),
             Ok(None) => Ok(None),
@@ -113,7 +124,7 @@ impl Store {
         len: u64,
         path: &Path,
         want: Want,
-    ) -> Result<Option<(Header, Body)>, Check> {
+    ) -> Result<Option<(Header, Body, Vec<u8>)>, Check> {
         let mut buf = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
         file.take(len)
             .read_to_end(&mut buf)
@@ -124,6 +135,9 @@ impl Store {
             remove_if_same(path, Some(file));
             return Ok(None);
         }
+        // The length check makes both offsets lie within `buf`.
+        let notes = buf.split_off(header.notes_offset() as usize);
+        header.check_notes(&notes)?;
         let payload = &buf[HEADER_LEN..];
         if crc32fast::hash(payload) != header.payload_crc {
             return Err(Corruption::PayloadChecksum.into());
@@ -134,10 +148,10 @@ impl Store {
                     return Err(Corruption::BadPayload("bin length mismatch").into());
                 }
                 buf.drain(..HEADER_LEN + marker_len);
-                return Ok(Some((header, Body::Bytes(buf))));
+                return Ok(Some((header, Body::Bytes(buf), notes)));
             }
         }
-        Ok(Some((header, Body::File(buf))))
+        Ok(Some((header, Body::File(buf), notes)))
     }
 
     /// Reads a large byte value straight into its final buffer: one
@@ -147,13 +161,18 @@ impl Store {
         file: &mut File,
         len: u64,
         path: &Path,
-    ) -> Result<Option<(Header, Body)>, Check> {
+    ) -> Result<Option<(Header, Body, Vec<u8>)>, Check> {
         let header = read_header(file, len, Some(Kind::Value), path)?;
         if self.is_expired(header.created) {
             remove_if_same(path, Some(file));
             return Ok(None);
         }
         let mut marker = [0u8; 5];
+        if header.payload_len < marker.len() as u64 {
+            // Too short to be a large `bin`: a small payload and large notes.
+            file.rewind().op("seek in entry", path)?;
+            return self.read_whole(file, len, path, Want::Bytes);
+        }
         let n = read_up_to(file, &mut marker).op("read entry", path)?;
         let Some((marker_len, data_len)) = entry::parse_bin_marker(&marker[..n]) else {
             // Not a `bin`: an integer array written by other means. Decode it
@@ -179,7 +198,8 @@ impl Store {
         if crc.finalize() != header.payload_crc {
             return Err(Corruption::PayloadChecksum.into());
         }
-        Ok(Some((header, Body::Bytes(data))))
+        let notes = read_notes(file, &header, path)?;
+        Ok(Some((header, Body::Bytes(data), notes)))
     }
 
     pub(crate) fn info(
@@ -204,19 +224,33 @@ impl Store {
 
 /// Decodes a checked entry into a `T`. A payload that passed every check
 /// but does not decode (the type changed) is removed and reported.
-pub(crate) fn decode<T: DeserializeOwned>(raw: Raw) -> Result<(T, EntryInfo)> {
-    let Raw { info, body, file } = raw;
-    match body {
+pub(crate) fn decode<T: DeserializeOwned>(raw: Raw) -> Result<Found<T>> {
+    let Raw {
+        info,
+        body,
+        notes,
+        file,
+    } = raw;
+    let value = match body {
         // `Want::of` reads a byte body only for the types `from_vec` builds.
-        Body::Bytes(data) => Ok((
-            bytes::from_vec(data).expect("byte bodies are read for byte types only"),
-            info,
-        )),
+        Body::Bytes(data) => {
+            bytes::from_vec(data).expect("byte bodies are read for byte types only")
+        }
         Body::File(buf) => match rmp_serde::from_slice(&buf[HEADER_LEN..]) {
-            Ok(value) => Ok((value, info)),
-            Err(source) => Err(undecodable::<T>(info, &file, source)),
+            Ok(value) => value,
+            Err(source) => return Err(undecodable::<T>(info, &file, source)),
         },
-    }
+    };
+    Ok(Found { value, info, notes })
+}
+
+/// Reads and checks the notes of an open entry whose payload has been read.
+pub(crate) fn read_notes(file: &mut File, header: &Header, path: &Path) -> Result<Vec<u8>, Check> {
+    let mut notes = vec![0u8; header.notes_len as usize];
+    let n = read_up_to(file, &mut notes).op("read entry", path)?;
+    notes.truncate(n);
+    header.check_notes(&notes)?;
+    Ok(notes)
 }
 
 fn undecodable<T>(info: EntryInfo, file: &File, source: rmp_serde::decode::Error) -> Error {

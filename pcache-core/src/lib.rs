@@ -113,7 +113,7 @@ mod stream;
 mod sweep;
 
 pub use canonical::{KeyError, canonical_bytes};
-pub use compute::Fetched;
+pub use compute::{Computed, Fetched};
 pub use entry::FORMAT_VERSION;
 pub use error::{Corruption, Error, Result};
 pub use key::{Key, ParseKeyError, short_id, value_digest};

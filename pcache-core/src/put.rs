@@ -49,23 +49,37 @@ impl Store {
         value: &T,
         compute_time: Duration,
     ) -> Result<EntryInfo> {
+        self.set_with_notes(key, value, compute_time, &[])
+    }
+
+    /// Like [`set_timed`](Store::set_timed), storing `notes` with the value:
+    /// bytes of the caller's own about the entry (pcache-build keeps a
+    /// step's Cargo directives there), checksummed like the payload and
+    /// returned with it by [`try_get_or_compute_with`](Store::try_get_or_compute_with).
+    ///
+    /// # Errors
+    ///
+    /// As [`set`](Store::set), and [`Error::TooLarge`] for notes over 4 GiB.
+    pub fn set_with_notes<T: Serialize + ?Sized>(
+        &self,
+        key: &Key,
+        value: &T,
+        compute_time: Duration,
+        notes: &[u8],
+    ) -> Result<EntryInfo> {
         if let Some(data) = bytes::as_bytes(value) {
-            return self.write_bin(key, data, compute_time);
+            let (marker, n) = entry::bin_marker(data.len()).ok_or_else(|| Error::TooLarge {
+                path: self.entry_path(key),
+                size_bytes: data.len() as u64,
+            })?;
+            // A byte value is written as a `bin` without being copied.
+            return self.write_entry(key, &[&marker[..n], data], compute_time, notes);
         }
         let buf = rmp_serde::to_vec(value).map_err(|source| Error::Encode {
             path: self.entry_path(key),
             source,
         })?;
-        self.write_entry(key, &[&buf], compute_time)
-    }
-
-    /// Writes a byte value as a `bin` payload, without copying it.
-    fn write_bin(&self, key: &Key, data: &[u8], compute_time: Duration) -> Result<EntryInfo> {
-        let (marker, n) = entry::bin_marker(data.len()).ok_or_else(|| Error::TooLarge {
-            path: self.entry_path(key),
-            size_bytes: data.len() as u64,
-        })?;
-        self.write_entry(key, &[&marker[..n], data], compute_time)
+        self.write_entry(key, &[&buf], compute_time, notes)
     }
 
     /// Writes a value entry whose payload is `payload`'s parts, in order.
@@ -74,6 +88,7 @@ impl Store {
         key: &Key,
         payload: &[&[u8]],
         compute_time: Duration,
+        notes: &[u8],
     ) -> Result<EntryInfo> {
         let path = self.entry_path(key);
         let created = self.now();
@@ -88,14 +103,25 @@ impl Store {
             payload_len: payload.iter().map(|p| p.len() as u64).sum(),
             items: 0,
             compute_time,
+            notes_len: notes_len(notes, &path)?,
+            notes_crc: crc32fast::hash(notes),
         };
         let encoded = header.encode();
-        let mut parts = Vec::with_capacity(payload.len() + 1);
+        let mut parts = Vec::with_capacity(payload.len() + 2);
         parts.push(&encoded[..]);
         parts.extend_from_slice(payload);
+        parts.push(notes);
         let mut tmp = TempFile::create(self.layout(), &key.to_string())?;
         tmp.write_parts(&parts)?;
         tmp.persist(&path, created)?;
         Ok(self.info(*key, path, header.file_len(), &header, None))
     }
+}
+
+/// The length of `notes` as the header records it.
+pub(crate) fn notes_len(notes: &[u8], path: &std::path::Path) -> Result<u32> {
+    u32::try_from(notes.len()).map_err(|_| Error::TooLarge {
+        path: path.to_owned(),
+        size_bytes: notes.len() as u64,
+    })
 }

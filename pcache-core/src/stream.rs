@@ -112,8 +112,10 @@ impl Store {
         };
         match self.verify_stream(&mut file, len, &path) {
             Ok(None) => Ok(None),
-            Ok(Some(header)) => Ok(Some(Frames {
+            Ok(Some((header, notes))) => Ok(Some(Frames {
                 info: self.info(*key, path, len, &header, None),
+                end: header.notes_offset(),
+                notes,
                 file,
                 frame: Vec::with_capacity(FRAME),
                 pos: 0,
@@ -129,7 +131,7 @@ impl Store {
         file: &mut File,
         len: u64,
         path: &Path,
-    ) -> Result<Option<Header>, Check> {
+    ) -> Result<Option<(Header, Vec<u8>)>, Check> {
         let header = get::read_header(file, len, Some(Kind::Stream), path)?;
         if self.is_expired(header.created) {
             get::remove_if_same(path, Some(file));
@@ -137,19 +139,23 @@ impl Store {
         }
         let mut crc = crc32fast::Hasher::new();
         let mut block = vec![0u8; FRAME];
-        loop {
-            let n = get::read_up_to(file, &mut block).op("read entry", path)?;
-            crc.update(&block[..n]);
-            if n < block.len() {
-                break;
+        let mut left = header.payload_len;
+        while left > 0 {
+            let want = block.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+            let n = get::read_up_to(file, &mut block[..want]).op("read entry", path)?;
+            if n == 0 {
+                return Err(Corruption::Truncated.into());
             }
+            crc.update(&block[..n]);
+            left -= n as u64;
         }
         if crc.finalize() != header.payload_crc {
             return Err(Corruption::PayloadChecksum.into());
         }
+        let notes = get::read_notes(file, &header, path)?;
         file.seek(SeekFrom::Start(HEADER_LEN as u64))
             .op("seek in entry", path)?;
-        Ok(Some(header))
+        Ok(Some((header, notes)))
     }
 }
 
@@ -201,9 +207,21 @@ impl StreamWriter {
     /// # Errors
     ///
     /// Fails if the file cannot be written or renamed; nothing is visible then.
-    pub fn commit(mut self, compute_time: Duration) -> Result<EntryInfo> {
+    pub fn commit(self, compute_time: Duration) -> Result<EntryInfo> {
+        self.commit_with_notes(compute_time, &[])
+    }
+
+    /// Like [`commit`](StreamWriter::commit), storing `notes` with the
+    /// stream: the caller's own bytes about it, checksummed, returned by
+    /// [`StreamReader::notes`].
+    ///
+    /// # Errors
+    ///
+    /// As [`commit`](StreamWriter::commit).
+    pub fn commit_with_notes(mut self, compute_time: Duration, notes: &[u8]) -> Result<EntryInfo> {
         self.write_frame()?;
         let created = self.store.now();
+        let path = self.tmp.path().to_owned();
         let header = Header {
             kind: Kind::Stream,
             payload_crc: self.crc.clone().finalize(),
@@ -211,8 +229,10 @@ impl StreamWriter {
             payload_len: self.payload_len,
             items: self.items,
             compute_time,
+            notes_len: crate::put::notes_len(notes, &path)?,
+            notes_crc: crc32fast::hash(notes),
         };
-        let path = self.tmp.path().to_owned();
+        self.tmp.write_parts(&[notes])?;
         let file = self.tmp.file();
         file.seek(SeekFrom::Start(0)).op("seek in", &path)?;
         file.write_all(&header.encode()).op("write", &path)?;
@@ -241,6 +261,9 @@ pub struct StreamReader<T> {
 #[derive(Debug)]
 struct Frames {
     info: EntryInfo,
+    /// Where the frames end (and the notes start) in the file.
+    end: u64,
+    notes: Vec<u8>,
     file: File,
     frame: Vec<u8>,
     /// Decoded up to here in `frame`.
@@ -262,6 +285,11 @@ impl<T> StreamReader<T> {
     /// The entry's header facts.
     pub fn info(&self) -> &EntryInfo {
         &self.frames.info
+    }
+
+    /// The notes stored with the stream (see [`StreamWriter::commit_with_notes`]).
+    pub fn notes(&self) -> &[u8] {
+        &self.frames.notes
     }
 }
 
@@ -301,9 +329,8 @@ impl Frames {
         // bounded by the file; still, never trust it for an allocation
         // larger than what is left of the file.
         let left = self
-            .info
-            .size_bytes
-            .saturating_sub(self.file.stream_position().unwrap_or(0));
+            .end
+            .saturating_sub(self.file.stream_position().unwrap_or(u64::MAX));
         if len as u64 > left {
             return Err(self.changed(Corruption::Truncated));
         }

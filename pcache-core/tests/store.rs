@@ -683,3 +683,89 @@ fn flush_keeps_a_stream_refreshed_after_planning() {
     assert_eq!(store.apply(&plan).unwrap().entries, 0);
     assert_eq!(store.stream_reader::<u32>(&key).unwrap().unwrap().len(), 20);
 }
+
+#[test]
+fn notes_round_trip_with_values_bytes_and_streams() {
+    use pcache_core::Computed;
+    let (_dir, store) = store();
+    let notes = b"cargo:rustc-link-lib=static=x".to_vec();
+    for (i, size) in [10usize, 200_000].into_iter().enumerate() {
+        let key = Key::new(&("bytes", i)).unwrap();
+        let value = pattern(size, 3);
+        store
+            .set_with_notes(&key, &value, Duration::from_millis(5), &notes)
+            .unwrap();
+        let hit = store
+            .try_get_or_compute_with(&key, || -> Result<Computed<Vec<u8>>, ()> {
+                unreachable!("stored")
+            })
+            .unwrap();
+        assert_eq!((hit.value, &hit.notes), (value, &notes), "{size} bytes");
+    }
+    let key = Key::new("stream").unwrap();
+    let mut writer = store.stream_writer(&key).unwrap();
+    for i in 0..70_000u32 {
+        writer.push(&i).unwrap();
+    }
+    writer.commit_with_notes(Duration::ZERO, &notes).unwrap();
+    let reader = store.stream_reader::<u32>(&key).unwrap().unwrap();
+    assert_eq!(reader.notes(), notes);
+    assert_eq!(reader.map(Result::unwrap).count(), 70_000);
+}
+
+#[test]
+fn a_computation_may_decline_to_be_stored() {
+    use pcache_core::Computed;
+    let (_dir, store) = store();
+    let key = Key::new("declined").unwrap();
+    let fetched = store
+        .try_get_or_compute_with(&key, || Ok::<_, ()>(Computed::unstored(7u8)))
+        .unwrap();
+    assert_eq!(
+        (fetched.value, fetched.hit, fetched.size_bytes),
+        (7, false, None)
+    );
+    assert_eq!(store.get::<u8>(&key).unwrap(), None);
+}
+
+#[test]
+fn every_single_bit_flip_of_an_entry_with_notes_is_detected() {
+    let (_dir, store) = store();
+    let key = Key::new("noted").unwrap();
+    store
+        .set_with_notes(&key, &vec!["a".to_owned()], Duration::ZERO, b"notes!")
+        .unwrap();
+    let path = entry(&store, &key);
+    let original = fs::read(&path).unwrap();
+    for bit in 0..original.len() * 8 {
+        let mut bytes = original.clone();
+        bytes[bit / 8] ^= 1 << (bit % 8);
+        fs::write(&path, &bytes).unwrap();
+        assert!(
+            store.get::<Vec<String>>(&key).is_err(),
+            "bit {bit} went unnoticed"
+        );
+    }
+}
+
+#[test]
+fn entries_of_an_older_format_are_misses_not_values() {
+    let (_dir, store) = store();
+    let key = Key::new("old").unwrap();
+    store.set(&key, &1u32).unwrap();
+    let path = store.entry_path(&key);
+    let mut bytes = fs::read(&path).unwrap();
+    // Format 2, the version before notes, with a valid header checksum.
+    bytes[8..10].copy_from_slice(&2u16.to_le_bytes());
+    fix_header_crc(&mut bytes);
+    fs::write(&path, &bytes).unwrap();
+    assert!(matches!(
+        store.get::<u32>(&key),
+        Err(Error::Corrupt {
+            reason: Corruption::UnsupportedVersion(2),
+            ..
+        })
+    ));
+    assert!(!path.exists());
+    assert_eq!(store.get::<u32>(&key).unwrap(), None, "then a plain miss");
+}
