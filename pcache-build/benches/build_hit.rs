@@ -6,8 +6,10 @@
 //! generated workspace, then re-runs its build script repeatedly and reads
 //! the time each step reports (locating the cache, reading the package
 //! metadata, computing the code identity, building the key, reading and
-//! decoding the value: everything after the process started). It then
-//! repeats the measurement with `[profile.dev.build-override] opt-level = 3`.
+//! decoding the value: everything after the process started). A later step
+//! with 20 stored Cargo directives, against one without, gives the cost of
+//! replaying them. It then repeats the measurement with
+//! `[profile.dev.build-override] opt-level = 3`.
 
 use std::fs;
 use std::path::Path;
@@ -45,10 +47,14 @@ fn main() {
         };
         run(0); // compile and fill the cache
         let mut small = Vec::new();
+        let mut plain = Vec::new();
+        let mut directives = Vec::new();
         let mut big = Vec::new();
         for i in 1..=RERUNS {
             let stderr = run(i);
             small.push(step_time(&stderr, "hit probe"));
+            plain.push(step_time(&stderr, "hit plain"));
+            directives.push(step_time(&stderr, "hit directives"));
             big.push(step_time(&stderr, "hit big"));
         }
         let lock = fs::read_to_string(root.path().join("Cargo.lock")).unwrap();
@@ -57,6 +63,11 @@ fn main() {
             "{label}: Cargo.lock with {packages} packages, {RERUNS} fresh build-script processes"
         );
         report("  first step, small value (whole hit path)", &mut small);
+        report("  later step, small value", &mut plain);
+        report(
+            "  later step, small value, 20 directives replayed",
+            &mut directives,
+        );
         report("  64 MiB byte value", &mut big);
     }
 }
@@ -134,6 +145,17 @@ fn write_workspace(root: &Path) {
     println!("cargo:rerun-if-env-changed=HITPROBE_RERUN");
     let small: Vec<u32> = pcache_build::cached("probe", 1u8, || (0..64).collect());
     assert_eq!(small.len(), 64);
+    let plain: Vec<u32> = pcache_build::cached("plain", 1u8, || (0..64).collect());
+    assert_eq!(plain.len(), 64);
+    let out = std::env::var("OUT_DIR").unwrap();
+    let directives: Vec<u32> = pcache_build::cached("directives", 1u8, || {
+        for i in 0..10 {
+            println!("cargo:rustc-link-search=native={out}/lib{i}");
+            println!("cargo:rustc-env=PROBE_{i}={out}/file{i}.rs");
+        }
+        (0..64).collect()
+    });
+    assert_eq!(directives.len(), 64);
     let big: Vec<u8> = pcache_build::cached("big", 1u8, || vec![7u8; 64 << 20]);
     assert_eq!(big.len(), 64 << 20);
 }

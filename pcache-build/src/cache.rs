@@ -1,6 +1,7 @@
 //! [`Cache`]: the options builder, and the value entry points.
 
 use std::any::type_name;
+use std::cell::RefCell;
 use std::convert::Infallible;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -8,9 +9,13 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use pcache_core::Computed;
+
+use crate::capture::{Recorded, Recorder};
 use crate::env::Mode;
 use crate::files::{self, GeneratedFiles, Tree};
 use crate::iter::CachedIter;
+use crate::notes::StepNotes;
 use crate::step::{self, Expiry, Options, Step, Summary};
 
 /// A named cache with options: the builder behind [`cached`](crate::cached)
@@ -102,30 +107,61 @@ impl Cache {
         T: Serialize + DeserializeOwned,
         F: FnOnce() -> Result<T, E>,
     {
-        self.value_step("value", inputs, compute)
+        self.value_step("value", inputs, None, |_| compute())
     }
 
+    /// A step whose value is stored whole: `cached`, `try_cached` and
+    /// `cached_files` (whose value is the file tree restored into `dest`).
     pub(crate) fn value_step<T, E, I, F>(
         &self,
         entry_point: &'static str,
         inputs: I,
+        dest: Option<&Path>,
         compute: F,
     ) -> Result<T, E>
     where
         I: Serialize,
         T: Serialize + DeserializeOwned,
-        F: FnOnce() -> Result<T, E>,
+        F: FnOnce(&Recorder) -> Result<T, E>,
     {
         let inputs = pcache_core::canonical_bytes(&inputs);
         let (step, prepared) = Step::start(self.options(), entry_point, type_name::<T>(), inputs);
         let Some(prepared) = prepared else {
-            return step.uncached(compute);
+            return step.uncached(|| compute(&Recorder::idle()));
         };
         if step.mode() == Mode::Verify {
-            return verify(step, &prepared, compute);
+            return verify(step, &prepared, || compute(&Recorder::idle()));
         }
-        let fetched = prepared.store.try_get_or_compute(&prepared.key, compute)?;
-        step.finish_fetched(Summary::of(&fetched), fetched.errors);
+        let places = step.places(dest);
+        let mut recorded = Recorded::Failed;
+        // What a hit prints, worked out once while the hit is accepted.
+        let replay = RefCell::new(Vec::new());
+        let fetched = prepared.store.try_get_or_compute_with(
+            &prepared.key,
+            &|notes| match StepNotes::replay_lines(notes, &places) {
+                Some(lines) => {
+                    *replay.borrow_mut() = lines;
+                    true
+                }
+                None => false,
+            },
+            || {
+                let recorder = Recorder::start(places.clone());
+                let value = compute(&recorder);
+                recorded = recorder.finish();
+                let value = value?;
+                Ok(match &mut recorded {
+                    Recorded::Store(notes) => Computed::new(value, std::mem::take(notes)),
+                    Recorded::Failed | Recorded::Unusable(_) => Computed::unstored(value),
+                })
+            },
+        )?;
+        step.finish_fetched(
+            Summary::of(&fetched),
+            fetched.errors,
+            &replay.into_inner(),
+            recorded,
+        );
         Ok(fetched.value)
     }
 
@@ -159,9 +195,9 @@ impl Cache {
     {
         let dest = dest.as_ref();
         let mut computed = false;
-        let tree: Tree = self.value_step("files", inputs, || {
+        let tree: Tree = self.value_step("files", inputs, Some(dest), |recorder| {
             computed = true;
-            files::generate(&self.name, dest, Box::new(generate))
+            files::generate(&self.name, dest, recorder, Box::new(generate))
         })?;
         files::restore(&tree, dest, !computed)
     }

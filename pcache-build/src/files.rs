@@ -14,6 +14,7 @@ use std::path::{Component, Path, PathBuf};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_bytes::ByteBuf;
 
+use crate::capture::Recorder;
 use crate::error::{Error, IoResultExt};
 
 /// What [`cached_files`](crate::cached_files) put into the destination.
@@ -140,7 +141,12 @@ fn link_stays_inside(link: &str, target: &str) -> bool {
 /// A user's generator, boxed so that the code around it is compiled once.
 pub(crate) type Generator<'a> = Box<dyn FnOnce(&Path) -> io::Result<()> + 'a>;
 
-pub(crate) fn generate(name: &str, dest: &Path, generate: Generator<'_>) -> Result<Tree, Error> {
+pub(crate) fn generate(
+    name: &str,
+    dest: &Path,
+    recorder: &Recorder,
+    generate: Generator<'_>,
+) -> Result<Tree, Error> {
     let parent = dest
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -150,6 +156,9 @@ pub(crate) fn generate(name: &str, dest: &Path, generate: Generator<'_>) -> Resu
         .prefix(".pcache-scratch-")
         .tempdir_in(&parent)
         .op("create scratch directory in", &parent)?;
+    // Directives naming the scratch directory name the destination: that is
+    // where the files will be.
+    recorder.alias(scratch.path());
     generate(scratch.path()).map_err(|source| Error::Generate {
         name: name.to_owned(),
         source,
@@ -410,6 +419,7 @@ mod tests {
         let err = generate(
             "t",
             &dest,
+            &Recorder::idle(),
             Box::new(|dir: &Path| std::os::unix::fs::symlink("../../etc", dir.join("up"))),
         )
         .unwrap_err();
@@ -455,6 +465,7 @@ mod tests {
         let tree = generate(
             "t",
             &dest,
+            &Recorder::idle(),
             Box::new(|dir: &Path| {
                 fs::create_dir_all(dir.join("a/b"))?;
                 fs::write(dir.join("a/b/deep.rs"), "pub const X: u8 = 1;")?;

@@ -8,12 +8,19 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use xxhash_rust::xxh3::Xxh3;
 
+use crate::capture::{Places, Recorded, Recorder};
 use crate::env::Mode;
-use crate::report::Outcome;
+use crate::notes::StepNotes;
+use crate::report::{self, Outcome, Problem};
 use crate::step::{self, Prepared, Step};
 
 /// Items decoded ahead on a hit.
 const BATCH: usize = 256;
+
+/// Items produced ahead on a miss, while the producer's output is captured:
+/// the capture pauses while the caller uses them, so the caller's own
+/// directives are not mistaken for the step's.
+const PRODUCED_AHEAD: usize = 64;
 
 /// The iterator returned by [`cached_iter`](crate::cached_iter).
 ///
@@ -51,7 +58,7 @@ enum State<T, F, I> {
     /// Reading a stored entry.
     Hit(Box<Hit<T, F>>),
     /// A miss: passing items through and recording them.
-    Recording(Recording<I>),
+    Recording(Recording<T, I>),
     /// `PCACHE=verify` with a stored entry: passing fresh items through and
     /// comparing their digest with the stored items' at the end.
     Verifying(Verifying<I>),
@@ -86,9 +93,16 @@ struct Hit<T, F> {
     busy: Duration,
 }
 
-struct Recording<I> {
+struct Recording<T, I> {
     inner: I,
     writer: Option<Box<StreamWriter>>,
+    /// Captures the producer's directives; paused between batches.
+    recorder: Recorder,
+    /// Items produced and recorded, not yet yielded.
+    produced: VecDeque<T>,
+    /// Items the caller has taken.
+    yielded: u64,
+    exhausted: bool,
     busy: Duration,
 }
 
@@ -141,34 +155,57 @@ impl<T: DeserializeOwned, F> Hit<T, F> {
     }
 }
 
-impl<I: Iterator> Recording<I>
-where
-    I::Item: Serialize,
-{
-    fn next(&mut self, problems: &mut Vec<pcache_core::Error>) -> Flow<I::Item> {
-        let Some(item) = timed_next(&mut self.inner, &mut self.busy) else {
-            let computed = self.busy;
-            let stored_bytes = match self.writer.take().map(|w| w.commit(computed)) {
-                Some(Ok(info)) => Some(info.size_bytes),
-                Some(Err(e)) => {
-                    problems.push(e);
-                    None
-                }
-                None => None,
-            };
-            return Flow::End(Outcome::Miss {
-                stored_bytes,
-                computed,
-            });
-        };
-        if let Some(writer) = &mut self.writer {
-            if let Err(e) = writer.push(&item) {
-                // Nothing is stored; the items still pass through.
-                self.writer = None;
-                problems.push(e);
-            }
+impl<T: Serialize, I: Iterator<Item = T>> Recording<T, I> {
+    fn next(&mut self, problems: &mut Vec<Problem>) -> Flow<T> {
+        if self.produced.is_empty() && !self.exhausted {
+            self.produce_batch(problems);
         }
-        Flow::Item(item)
+        if let Some(item) = self.produced.pop_front() {
+            self.yielded += 1;
+            return Flow::Item(item);
+        }
+        let computed = self.busy;
+        let writer = self.writer.take();
+        let stored = match std::mem::replace(&mut self.recorder, Recorder::idle()).finish() {
+            Recorded::Store(notes) => writer.map(|w| w.commit_with_notes(computed, &notes)),
+            Recorded::Failed => None,
+            Recorded::Unusable(e) => {
+                problems.push(Problem::new(e.to_string(), None));
+                None
+            }
+        };
+        let stored_bytes = match stored {
+            Some(Ok(info)) => Some(info.size_bytes),
+            Some(Err(e)) => {
+                problems.push(e.into());
+                None
+            }
+            None => None,
+        };
+        Flow::End(Outcome::Miss {
+            stored_bytes,
+            computed,
+        })
+    }
+
+    /// Produces and records up to `PRODUCED_AHEAD` items under capture.
+    fn produce_batch(&mut self, problems: &mut Vec<Problem>) {
+        self.recorder.resume();
+        for _ in 0..PRODUCED_AHEAD {
+            let Some(item) = timed_next(&mut self.inner, &mut self.busy) else {
+                self.exhausted = true;
+                break;
+            };
+            if let Some(writer) = &mut self.writer {
+                if let Err(e) = writer.push(&item) {
+                    // Nothing is stored; the items still pass through.
+                    self.writer = None;
+                    problems.push(e.into());
+                }
+            }
+            self.produced.push_back(item);
+        }
+        self.recorder.pause();
     }
 }
 
@@ -176,7 +213,7 @@ impl<I: Iterator> Verifying<I>
 where
     I::Item: Serialize,
 {
-    fn next(&mut self, name: &str, problems: &mut Vec<pcache_core::Error>) -> Flow<I::Item> {
+    fn next(&mut self, name: &str, problems: &mut Vec<Problem>) -> Flow<I::Item> {
         let Some(item) = timed_next(&mut self.inner, &mut self.busy) else {
             let computed = self.fresh.digest128();
             if self.stored != computed {
@@ -189,7 +226,7 @@ where
         };
         match pcache_core::value_digest(&item) {
             Ok(d) => self.fresh.update(&d.to_le_bytes()),
-            Err(e) => problems.push(e.into()),
+            Err(e) => problems.push(pcache_core::Error::from(e).into()),
         }
         Flow::Item(item)
     }
@@ -217,6 +254,7 @@ where
     It: IntoIterator<Item = T>,
 {
     pub(crate) fn start(mut step: Step, prepared: Option<Prepared>, produce: F) -> Self {
+        let places = step.places(None);
         let state = match prepared {
             None => State::Passing(Passing::new(produce, step.mode() == Mode::Off)),
             Some(prepared) => match prepared.store.stream_reader::<T>(&prepared.key) {
@@ -239,14 +277,16 @@ where
                         }
                     }
                 }
-                Ok(Some(reader)) => State::Hit(Box::new(Hit {
-                    reader,
-                    decoded: VecDeque::with_capacity(BATCH),
-                    failed: None,
-                    produce: Some(produce),
-                    yielded: 0,
-                    busy: step.elapsed(),
-                })),
+                Ok(Some(reader)) if replay(&mut step, &prepared, &reader, &places) => {
+                    State::Hit(Box::new(Hit {
+                        reader,
+                        decoded: VecDeque::with_capacity(BATCH),
+                        failed: None,
+                        produce: Some(produce),
+                        yielded: 0,
+                        busy: step.elapsed(),
+                    }))
+                }
                 stored => {
                     if let Err(e) = stored {
                         step.warn(e);
@@ -257,10 +297,16 @@ where
                         .map(Box::new)
                         .map_err(|e| step.warn(e))
                         .ok();
+                    let mut recorder = Recorder::start(places);
                     let (inner, busy) = timed(produce);
+                    recorder.pause();
                     State::Recording(Recording {
                         inner,
                         writer,
+                        recorder,
+                        produced: VecDeque::with_capacity(PRODUCED_AHEAD),
+                        yielded: 0,
+                        exhausted: false,
                         busy,
                     })
                 }
@@ -300,9 +346,9 @@ where
         }
     }
 
-    fn warn(&mut self, e: pcache_core::Error) {
+    fn warn(&mut self, problem: impl Into<Problem>) {
         if let Some(step) = &mut self.step {
-            step.warn(e);
+            step.warn(problem);
         }
     }
 }
@@ -315,6 +361,30 @@ impl<I> Passing<I> {
     {
         let (inner, busy) = timed(produce);
         Passing { inner, busy, off }
+    }
+}
+
+/// Prints a hit's stored directives before its first item. A stream whose
+/// directives cannot be replayed here is removed and read as a miss.
+fn replay<T>(
+    step: &mut Step,
+    prepared: &Prepared,
+    reader: &StreamReader<T>,
+    places: &Places,
+) -> bool {
+    match StepNotes::replay_lines(reader.notes(), places) {
+        Some(lines) => {
+            report::emit_all(&lines);
+            true
+        }
+        None => {
+            let _ = prepared.store.remove(&prepared.key);
+            step.warn(pcache_core::Error::Corrupt {
+                path: reader.info().path.clone(),
+                reason: pcache_core::Corruption::BadPayload("directives this run cannot replay"),
+            });
+            false
+        }
     }
 }
 
@@ -403,8 +473,9 @@ where
         match &self.state {
             State::Recording(recording) => {
                 // The writer's temporary file goes with it: nothing stored.
-                let items = recording.writer.as_ref().map_or(0, |w| w.items());
-                step.finish(Outcome::Abandoned { items });
+                step.finish(Outcome::Abandoned {
+                    items: recording.yielded,
+                });
             }
             State::Hit(hit) => step.finish(Outcome::Hit {
                 size_bytes: hit.reader.info().size_bytes,

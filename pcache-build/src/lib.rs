@@ -69,6 +69,22 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! # Cargo directives
+//!
+//! Steps that compile C (`cc`, `cmake`, `-src` crates) or probe the system
+//! (`pkg-config`) print `cargo:` directives; nothing special is needed to
+//! cache them. While a step's closure runs, pcache captures the build
+//! script's stdout at the file-descriptor level (Rust code, C code and child
+//! processes alike), forwards every line to Cargo as it comes, and stores the
+//! directives with the result — with paths under the scratch directory,
+//! the destination, `OUT_DIR` or the package directory made relative. A hit
+//! prints them again, in order, with this run's paths, so Cargo's view of the
+//! build script is the same after a hit as after the miss: link lines, cfgs,
+//! `rustc-env`, metadata for dependents, warnings and `rerun-if-*` lines. A
+//! step that printed `cargo::error=` is not stored. Capture is implemented on
+//! Unix; elsewhere a step computes without the cache, with a warning. The
+//! repository README lists the limits.
+//!
 //! # Keys
 //!
 //! A value is found again when its *key material* is the same: the inputs
@@ -129,6 +145,7 @@
 #![deny(missing_docs)]
 
 mod cache;
+mod capture;
 mod env;
 mod error;
 mod files;
@@ -137,6 +154,7 @@ mod inputs;
 mod iter;
 mod locate;
 mod manifest;
+mod notes;
 mod report;
 mod session;
 mod step;

@@ -40,6 +40,19 @@ pub(crate) fn emit(line: &str) {
     let _ = writeln!(std::io::stdout().lock(), "{line}");
 }
 
+/// Writes lines to stdout in one write: a hit's replayed directives.
+pub(crate) fn emit_all(lines: &[String]) {
+    if lines.is_empty() {
+        return;
+    }
+    let mut text = lines.join("\n");
+    text.push('\n');
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush());
+}
+
 /// `cargo:warning=pcache: <name>: <cause> (<path>)`, all problems of a step
 /// on one line.
 pub(crate) fn warning_line(name: &str, problems: &[Problem]) -> String {

@@ -1,11 +1,13 @@
 //! One cached step from start to report: where its cache is, its key, the
 //! problems met on the way, and the lines it prints.
 
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use pcache_core::{CacheMeta, Key, KeyError, Store, conventions};
 use serde::Serialize;
 
+use crate::capture::{Place, Places, Recorded};
 use crate::env::Mode;
 use crate::report::{self, Outcome, Problem};
 use crate::session::Session;
@@ -219,9 +221,32 @@ impl Step {
         Ok(value)
     }
 
-    /// Reports a fetch: its problems, then a hit or a miss.
-    pub(crate) fn finish_fetched(mut self, fetched: Summary, errors: Vec<pcache_core::Error>) {
+    /// The places directives are written relative to, with `dest` for
+    /// `cached_files`.
+    pub(crate) fn places(&self, dest: Option<&Path>) -> Places {
+        let env = &Session::get().env;
+        let mut places = Places::new(env.out_dir.as_deref(), env.manifest_dir.as_deref());
+        if let Some(dest) = dest {
+            places.add(dest, Place::Dest);
+        }
+        places
+    }
+
+    /// Reports a fetch: prints a hit's directives (`replay`), then reports
+    /// problems and the outcome.
+    pub(crate) fn finish_fetched(
+        mut self,
+        fetched: Summary,
+        errors: Vec<pcache_core::Error>,
+        replay: &[String],
+        recorded: Recorded,
+    ) {
         self.problems.extend(errors.into_iter().map(Problem::from));
+        if fetched.hit {
+            report::emit_all(replay);
+        } else if let Recorded::Unusable(e) = recorded {
+            self.warn(Problem::new(e.to_string(), None));
+        }
         let outcome = if fetched.hit {
             Outcome::Hit {
                 size_bytes: fetched.size_bytes.unwrap_or(0),

@@ -132,39 +132,54 @@ impl Store {
         T: Serialize + DeserializeOwned,
         F: FnOnce() -> Result<T, E>,
     {
-        self.try_get_or_compute_with(key, || compute().map(|v| Computed::new(v, Vec::new())))
+        self.try_get_or_compute_with(key, &|_| true, || {
+            compute().map(|v| Computed::new(v, Vec::new()))
+        })
     }
 
     /// Like [`try_get_or_compute`](Store::try_get_or_compute) for a
     /// computation that also says what notes to store with its value, or
     /// that it must not be stored. [`Fetched::notes`] holds the stored notes
-    /// on a hit.
+    /// on a hit. An entry whose notes `accept` refuses is treated as corrupt:
+    /// removed, reported in [`Fetched::errors`], and computed afresh.
     ///
     /// ```
     /// use pcache_core::Computed;
     /// # let dir = tempfile::tempdir()?;
     /// let store = pcache_core::Store::open(dir.path())?;
     /// let key = pcache_core::Key::new("with-notes")?;
-    /// let miss = store.try_get_or_compute_with(&key, || {
+    /// let any = &|_: &[u8]| true;
+    /// let miss = store.try_get_or_compute_with(&key, any, || {
     ///     Ok::<_, std::io::Error>(Computed::new(42u32, b"made by hand".to_vec()))
     /// })?;
-    /// let hit = store.try_get_or_compute_with(&key, || -> Result<Computed<u32>, std::io::Error> {
+    /// let hit = store.try_get_or_compute_with(&key, any, || -> Result<Computed<u32>, std::io::Error> {
     ///     unreachable!("stored")
     /// })?;
     /// assert_eq!((hit.value, hit.notes), (42, b"made by hand".to_vec()));
+    ///
+    /// // Notes the caller cannot use make the entry a miss.
+    /// let fresh = store.try_get_or_compute_with(&key, &|notes| notes.is_empty(), || {
+    ///     Ok::<_, std::io::Error>(Computed::new(43u32, Vec::new()))
+    /// })?;
+    /// assert_eq!((fresh.hit, fresh.value, fresh.errors.len()), (false, 43, 1));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     ///
     /// # Errors
     ///
     /// Only `compute`'s own error.
-    pub fn try_get_or_compute_with<T, E, F>(&self, key: &Key, compute: F) -> Result<Fetched<T>, E>
+    pub fn try_get_or_compute_with<T, E, F>(
+        &self,
+        key: &Key,
+        accept: &dyn Fn(&[u8]) -> bool,
+        compute: F,
+    ) -> Result<Fetched<T>, E>
     where
         T: Serialize + DeserializeOwned,
         F: FnOnce() -> Result<Computed<T>, E>,
     {
         let mut errors = Vec::new();
-        match self.lookup::<T>(key) {
+        match self.lookup_accepted::<T>(key, accept) {
             Ok(Some(found)) => return Ok(Fetched::hit(found, false, errors)),
             Ok(None) => {}
             Err(e) => errors.push(e),
@@ -172,7 +187,7 @@ impl Store {
         let lock = self.lock_key(key, &mut errors);
         if lock.as_ref().is_some_and(Acquired::waited) {
             // Whoever held the lock has probably stored the value.
-            match self.lookup::<T>(key) {
+            match self.lookup_accepted::<T>(key, accept) {
                 Ok(Some(found)) => return Ok(Fetched::hit(found, true, errors)),
                 Ok(None) => {}
                 Err(e) => errors.push(e),
@@ -202,6 +217,19 @@ impl Store {
             errors,
             notes: computed.notes,
         })
+    }
+
+    /// [`lookup`](Store::lookup), treating an entry whose notes `accept`
+    /// refuses as corrupt.
+    fn lookup_accepted<T: DeserializeOwned>(
+        &self,
+        key: &Key,
+        accept: &dyn Fn(&[u8]) -> bool,
+    ) -> crate::Result<Option<Found<T>>> {
+        match self.lookup::<T>(key)? {
+            Some(found) if !accept(&found.notes) => Err(self.reject(found.info)),
+            found => Ok(found),
+        }
     }
 
     /// Takes `key`'s lock for a computation. Trouble (an unwritable

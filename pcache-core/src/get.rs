@@ -202,6 +202,19 @@ impl Store {
         Ok(Some((header, Body::Bytes(data), notes)))
     }
 
+    /// Removes an entry that passed its checks but that the caller cannot
+    /// use, and reports it as corrupt.
+    pub(crate) fn reject(&self, info: EntryInfo) -> Error {
+        // The entry may have been replaced since it was read; a newer one
+        // would be judged on its own next time, so removing by path is only
+        // ever a lost hit.
+        let _ = fs::remove_file(&info.path);
+        Error::Corrupt {
+            path: info.path,
+            reason: Corruption::BadPayload("notes the reader cannot use"),
+        }
+    }
+
     pub(crate) fn info(
         &self,
         key: Key,

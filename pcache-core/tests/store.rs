@@ -696,7 +696,7 @@ fn notes_round_trip_with_values_bytes_and_streams() {
             .set_with_notes(&key, &value, Duration::from_millis(5), &notes)
             .unwrap();
         let hit = store
-            .try_get_or_compute_with(&key, || -> Result<Computed<Vec<u8>>, ()> {
+            .try_get_or_compute_with(&key, &|_| true, || -> Result<Computed<Vec<u8>>, ()> {
                 unreachable!("stored")
             })
             .unwrap();
@@ -719,7 +719,7 @@ fn a_computation_may_decline_to_be_stored() {
     let (_dir, store) = store();
     let key = Key::new("declined").unwrap();
     let fetched = store
-        .try_get_or_compute_with(&key, || Ok::<_, ()>(Computed::unstored(7u8)))
+        .try_get_or_compute_with(&key, &|_| true, || Ok::<_, ()>(Computed::unstored(7u8)))
         .unwrap();
     assert_eq!(
         (fetched.value, fetched.hit, fetched.size_bytes),

@@ -12,6 +12,7 @@ use std::process::{Command, Output};
 
 pub const WORKSPACE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
 const FIXTURE_SRC: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixture");
+const DIRECTIVES_SRC: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixture-directives");
 
 pub fn shared_target() -> PathBuf {
     PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("fixtures-target")
@@ -54,7 +55,38 @@ impl Fixture {
         f
     }
 
-    pub fn with_target(name: &str, target: PathBuf) -> Fixture {
+    /// The workspace of `fixture-directives/`: `pkg` (this fixture's
+    /// package, `links = "pcachefx"`, with a C library and a binary) and
+    /// `dependent`, which reads its `DEP_PCACHEFX_*` metadata.
+    pub fn directives(name: &str, target: PathBuf) -> Fixture {
+        let (dir, package) = Fixture::temp_dir(name);
+        let root = dir.path();
+        copy_tree(Path::new(DIRECTIVES_SRC), root);
+        let pcache_build = fs::canonicalize(WORKSPACE).unwrap().join("pcache-build");
+        for manifest in ["pkg/Cargo.toml", "dependent/Cargo.toml"] {
+            let text = fs::read_to_string(root.join(manifest))
+                .unwrap()
+                .replace("{{PACKAGE}}", &package)
+                .replace("{{PCACHE_BUILD}}", pcache_build.to_str().unwrap());
+            fs::write(root.join(manifest), text).unwrap();
+        }
+        fs::copy(
+            fs::canonicalize(WORKSPACE).unwrap().join("Cargo.lock"),
+            root.join("Cargo.lock"),
+        )
+        .unwrap();
+        let counters = root.join("counters");
+        fs::create_dir_all(&counters).unwrap();
+        Fixture {
+            dir,
+            package,
+            counters,
+            target,
+        }
+    }
+
+    /// A temporary directory and a package name unique to this run.
+    fn temp_dir(name: &str) -> (tempfile::TempDir, String) {
         let dir = tempfile::Builder::new()
             .prefix(&format!("fixture-{name}-"))
             .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
@@ -74,6 +106,11 @@ impl Fixture {
             .collect::<String>()
             .to_ascii_lowercase();
         let package = format!("pcache-fixture-{name}-{suffix}");
+        (dir, package)
+    }
+
+    pub fn with_target(name: &str, target: PathBuf) -> Fixture {
+        let (dir, package) = Fixture::temp_dir(name);
         let root = dir.path();
         let workspace = fs::canonicalize(WORKSPACE).unwrap();
         fs::write(
@@ -126,6 +163,7 @@ pcache-build = {{ path = "{}" }}
             .env_remove("FIXTURE_MODE")
             .env_remove("FIXTURE_INPUT")
             .env_remove("FIXTURE_RERUN")
+            .env_remove("FX_WATCHED_ENV")
             .env_remove("RUSTFLAGS");
         cmd
     }
@@ -252,4 +290,43 @@ impl Build {
     pub fn has_step(&self, prefix: &str) -> bool {
         self.steps().iter().any(|s| s.starts_with(prefix))
     }
+}
+
+/// The directives in a build script's `output` file (the lines Cargo acts
+/// on), with this run's paths replaced: `[OUT]` for `OUT_DIR`, `[PKG]` for
+/// the package directory.
+pub fn directives_in(output: &Path, out_dir: &Path, package_dir: &Path) -> Vec<String> {
+    let text = fs::read_to_string(output).unwrap();
+    let out_dir = out_dir.to_str().unwrap();
+    let package_dir = package_dir.to_str().unwrap();
+    text.lines()
+        .filter(|l| l.starts_with("cargo:"))
+        .map(|l| l.replace(out_dir, "[OUT]").replace(package_dir, "[PKG]"))
+        .collect()
+}
+
+/// The newest `output` file of `package`'s build-script runs under
+/// `<target>/<profile>/build`, and its `OUT_DIR`.
+pub fn latest_output(target: &Path, profile: &str, package: &str) -> (PathBuf, PathBuf) {
+    let build = target.join(profile).join("build");
+    let prefix = format!("{package}-");
+    let newest = fs::read_dir(&build)
+        .unwrap()
+        .flatten()
+        .filter(|e| {
+            let name = e.file_name().into_string().unwrap();
+            name.strip_prefix(&prefix)
+                .is_some_and(|hash| !hash.contains('-'))
+        })
+        .map(|e| e.path().join("output"))
+        .filter(|p| p.is_file())
+        .max_by_key(|p| fs::metadata(p).and_then(|m| m.modified()).unwrap())
+        .unwrap_or_else(|| {
+            panic!(
+                "no build-script output for {package} in {}",
+                build.display()
+            )
+        });
+    let out_dir = newest.parent().unwrap().join("out");
+    (newest, out_dir)
 }

@@ -1,0 +1,1 @@
+int fx_answer(void) { return 42; }
