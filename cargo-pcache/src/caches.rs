@@ -5,7 +5,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Result, bail};
-use pcache_core::{CacheMeta, Store};
+use pcache_core::{CacheMeta, Store, conventions};
 
 use crate::cli::Selection;
 use crate::workspace::Workspace;
@@ -54,6 +54,10 @@ pub(crate) fn discover(root: &Path) -> Result<Found> {
     };
     for package in packages.flatten() {
         let path = package.path();
+        if conventions::is_reserved(&package.file_name().to_string_lossy()) {
+            // pcache's own: remembered input digests, statistics, locks.
+            continue;
+        }
         if !package.file_type().is_ok_and(|t| t.is_dir()) {
             found.warnings.push(format!(
                 "`{}` is not a pcache directory; skipped",

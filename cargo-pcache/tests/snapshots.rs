@@ -24,6 +24,11 @@ fn project() -> Project {
         two_hours,
     );
     p.cache("app-sys", "🦀 wide name", None, 1, two_hours);
+    // pcache-build's own files beside the package directories are not
+    // caches: never listed, never warned about.
+    let inputs = p.target().join("pcache/.inputs");
+    std::fs::create_dir_all(&inputs).unwrap();
+    std::fs::write(inputs.join("0123456789abcdef5"), b"digests").unwrap();
     p
 }
 

@@ -7,7 +7,10 @@ use std::path::{Path, PathBuf};
 use serde::{Serialize, Serializer};
 use xxhash_rust::xxh3::Xxh3;
 
+use crate::digests::Memo;
+use crate::env::Mode;
 use crate::report::{self, Problem};
+use crate::session::Session;
 
 /// A file's content as a key input; see [`file()`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,6 +42,12 @@ pub struct EnvInput {
 /// itself should add the path to its inputs. A missing file is an input too
 /// (distinct from any content), and a warning.
 ///
+/// The digest is remembered with the file's identity (device, inode, size,
+/// mtime and ctime) under the pcache directory, so an unchanged file is not
+/// read and hashed again on the next run; any change moves its ctime, and a
+/// file changed within two seconds of being hashed is hashed again every
+/// time until it settles.
+///
 /// ```no_run
 /// // build.rs
 /// let header = pcache_build::file("wrapper.h");
@@ -49,13 +58,15 @@ pub struct EnvInput {
 pub fn file(path: impl AsRef<Path>) -> FileInput {
     let path = path.as_ref().to_owned();
     report::emit(&format!("cargo:rerun-if-changed={}", path.display()));
-    let digest = match fs::read(&path) {
-        Ok(bytes) => Some(xxhash_rust::xxh3::xxh3_128(&bytes)),
+    let mut memo = Memo::load(memo_root().as_deref(), "file", &path);
+    let digest = match fs::metadata(&path).and_then(|meta| memo.digest("", &path, &meta)) {
+        Ok(digest) => Some(digest),
         Err(e) => {
             warn_input("file", &path, &e);
             None
         }
     };
+    memo.save();
     FileInput { path, digest }
 }
 
@@ -70,10 +81,12 @@ pub fn dir(path: impl AsRef<Path>) -> DirInput {
     let path = path.as_ref().to_owned();
     report::emit(&format!("cargo:rerun-if-changed={}", path.display()));
     let mut hasher = Xxh3::new();
-    if let Err((at, e)) = hash_tree(&path, &path, &mut hasher) {
+    let mut memo = Memo::load(memo_root().as_deref(), "dir", &path);
+    if let Err((at, e)) = hash_tree(&path, &path, &mut hasher, &mut memo) {
         warn_input("dir", &at, &e);
         hasher.update(b"\0unreadable");
     }
+    memo.save();
     DirInput {
         path,
         digest: hasher.digest128(),
@@ -101,7 +114,21 @@ fn warn_input(helper: &str, path: &Path, e: &std::io::Error) {
     ));
 }
 
-fn hash_tree(root: &Path, dir: &Path, hasher: &mut Xxh3) -> Result<(), (PathBuf, std::io::Error)> {
+/// Where input digests are remembered: nowhere with `PCACHE=off` or
+/// outside a build script.
+fn memo_root() -> Option<PathBuf> {
+    let session = Session::get();
+    (session.mode != Mode::Off)
+        .then(|| session.root.as_ref().ok().cloned())
+        .flatten()
+}
+
+fn hash_tree(
+    root: &Path,
+    dir: &Path,
+    hasher: &mut Xxh3,
+    memo: &mut Memo,
+) -> Result<(), (PathBuf, std::io::Error)> {
     let mut children: Vec<_> = fs::read_dir(dir)
         .and_then(|rd| rd.map(|e| e.map(|e| e.path())).collect::<Result<_, _>>())
         .map_err(|e| (dir.to_owned(), e))?;
@@ -112,16 +139,17 @@ fn hash_tree(root: &Path, dir: &Path, hasher: &mut Xxh3) -> Result<(), (PathBuf,
         hasher.update(rel.to_string_lossy().as_bytes());
         if meta.is_dir() {
             hasher.update(b"\0dir\0");
-            hash_tree(root, &child, hasher)?;
+            hash_tree(root, &child, hasher, memo)?;
         } else if meta.file_type().is_symlink() {
             let target = fs::read_link(&child).map_err(|e| (child.clone(), e))?;
             hasher.update(b"\0link\0");
             hasher.update(target.to_string_lossy().as_bytes());
         } else {
-            let bytes = fs::read(&child).map_err(|e| (child.clone(), e))?;
+            let digest = memo
+                .digest(&rel.to_string_lossy(), &child, &meta)
+                .map_err(|e| (child.clone(), e))?;
             hasher.update(b"\0file\0");
-            hasher.update(&(bytes.len() as u64).to_le_bytes());
-            hasher.update(&bytes);
+            hasher.update(&digest.to_le_bytes());
         }
     }
     Ok(())

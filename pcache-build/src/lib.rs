@@ -146,6 +146,7 @@
 
 mod cache;
 mod capture;
+mod digests;
 mod env;
 mod error;
 mod files;

@@ -173,7 +173,7 @@ impl Step {
             Expiry::After(d) => Some(d),
         };
         let store = match Store::open(conventions::cache_dir(root, package, options.name)) {
-            Ok(store) => store.with_expiry(expiry),
+            Ok(store) => store.with_expiry(expiry).with_use_recording(true),
             Err(e) => {
                 self.warn(e);
                 return None;

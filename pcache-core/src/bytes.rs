@@ -1,9 +1,11 @@
-//! The fast path for byte values.
+//! The fast paths for byte and text values.
 //!
 //! serde serializes `Vec<u8>` as a sequence of integers, one call per byte,
 //! which is both large on disk and slow (a 32 MiB value took seconds to
-//! decode unoptimized). Byte values are instead written as one MessagePack
-//! `bin` with bulk copies and read straight into their final buffer.
+//! decode unoptimized), and decodes a `String` through a borrowed `str`
+//! and a copy. Byte values are instead written as one MessagePack `bin`
+//! and text as one `str`, with bulk copies, and read straight into their
+//! final buffer; text is checked by std's (precompiled) UTF-8 validation.
 //!
 //! Detecting "this `T` is `Vec<u8>`" needs a `TypeId` without a `'static`
 //! bound (so the store's bounds stay serde's), which `typeid` provides.
@@ -12,35 +14,66 @@ use std::mem::ManuallyDrop;
 
 use serde_bytes::ByteBuf;
 
-/// The byte representation of `value`, if `T` is a plain byte container.
-pub(crate) fn as_bytes<T: ?Sized>(value: &T) -> Option<&[u8]> {
+/// A value stored as a single MessagePack `bin` or `str`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Single {
+    Bytes,
+    Text,
+}
+
+/// The bytes of `value`, if `T` is a plain byte container or text.
+pub(crate) fn as_single<T: ?Sized>(value: &T) -> Option<(Single, &[u8])> {
     let id = typeid::of::<T>();
-    if id == typeid::of::<Vec<u8>>() {
-        // SAFETY: `T` is `Vec<u8>`, so the pointer cast is an identity.
-        Some(unsafe { &*(value as *const T).cast::<Vec<u8>>() })
+    // SAFETY (every arm): `T` is the type named in the condition, so the
+    // pointer cast is an identity (for unsized `[u8]` and `str`, `&T` and the
+    // target reference are the same fat pointer).
+    let single: (Single, &[u8]) = if id == typeid::of::<Vec<u8>>() {
+        (Single::Bytes, unsafe {
+            &**(value as *const T).cast::<Vec<u8>>()
+        })
     } else if id == typeid::of::<ByteBuf>() {
-        // SAFETY: `T` is `ByteBuf`, as above.
-        Some(unsafe { &*(value as *const T).cast::<ByteBuf>() })
+        (Single::Bytes, unsafe {
+            &**(value as *const T).cast::<ByteBuf>()
+        })
     } else if id == typeid::of::<[u8]>() {
-        // SAFETY: `T` is `[u8]`; `&T` and `&[u8]` are the same fat pointer.
-        Some(unsafe { std::mem::transmute_copy::<&T, &[u8]>(&value) })
+        (Single::Bytes, unsafe {
+            std::mem::transmute_copy::<&T, &[u8]>(&value)
+        })
     } else if id == typeid::of::<Box<[u8]>>() {
-        // SAFETY: `T` is `Box<[u8]>`, as above.
-        Some(unsafe { &*(value as *const T).cast::<Box<[u8]>>() })
+        (Single::Bytes, unsafe {
+            &**(value as *const T).cast::<Box<[u8]>>()
+        })
+    } else if id == typeid::of::<String>() {
+        (Single::Text, unsafe {
+            (*(value as *const T).cast::<String>()).as_bytes()
+        })
+    } else if id == typeid::of::<str>() {
+        (Single::Text, unsafe {
+            std::mem::transmute_copy::<&T, &str>(&value).as_bytes()
+        })
+    } else {
+        return None;
+    };
+    Some(single)
+}
+
+/// Whether values of `T` can be built by [`from_vec`] (bytes) or
+/// [`from_string`] (text).
+pub(crate) fn single_kind<T>() -> Option<Single> {
+    let id = typeid::of::<T>();
+    if id == typeid::of::<Vec<u8>>()
+        || id == typeid::of::<ByteBuf>()
+        || id == typeid::of::<Box<[u8]>>()
+    {
+        Some(Single::Bytes)
+    } else if id == typeid::of::<String>() {
+        Some(Single::Text)
     } else {
         None
     }
 }
 
-/// Whether values of `T` can be built by [`from_vec`].
-pub(crate) fn is_byte_type<T>() -> bool {
-    let id = typeid::of::<T>();
-    id == typeid::of::<Vec<u8>>()
-        || id == typeid::of::<ByteBuf>()
-        || id == typeid::of::<Box<[u8]>>()
-}
-
-/// Turns the bytes into a `T`. Only called when [`is_byte_type::<T>`] holds.
+/// Turns the bytes into a `T`, when [`single_kind::<T>`] is `Bytes`.
 pub(crate) fn from_vec<T>(bytes: Vec<u8>) -> Option<T> {
     let id = typeid::of::<T>();
     if id == typeid::of::<Vec<u8>>() {
@@ -52,6 +85,11 @@ pub(crate) fn from_vec<T>(bytes: Vec<u8>) -> Option<T> {
     } else {
         None
     }
+}
+
+/// Turns the text into a `T`, when [`single_kind::<T>`] is `Text`.
+pub(crate) fn from_string<T>(text: String) -> Option<T> {
+    (typeid::of::<T>() == typeid::of::<String>()).then(|| cast(text))
 }
 
 /// Moves `value` into a `T` of the same type. Callers check the `TypeId`s.

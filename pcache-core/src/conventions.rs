@@ -38,6 +38,18 @@ pub fn pcache_root(pcache_dir: Option<&OsStr>, build_dir: &Path) -> PathBuf {
     }
 }
 
+/// Whether a name directly under the pcache root is pcache's own (digest
+/// records, statistics, locks) rather than a package's directory: names
+/// starting with a dot, which no package directory has.
+pub fn is_reserved(name: &str) -> bool {
+    name.starts_with('.')
+}
+
+/// Where pcache-build remembers the digests of `file()` and `dir()` inputs.
+pub fn inputs_dir(root: &Path) -> PathBuf {
+    root.join(".inputs")
+}
+
 /// The directory of one cache: `<root>/<package>/<short id of the name>`.
 /// Any name is valid: the directory is named by its hash.
 pub fn cache_dir(root: &Path, package: &str, name: &str) -> PathBuf {

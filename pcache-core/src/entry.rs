@@ -34,6 +34,7 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use crate::bytes::Single;
 use crate::error::Corruption;
 
 pub(crate) const MAGIC: [u8; 8] = *b"\x89pcache\n";
@@ -176,34 +177,45 @@ impl Header {
     }
 }
 
-/// The MessagePack `bin` header for `len` bytes.
-pub(crate) fn bin_marker(len: usize) -> Option<([u8; 5], usize)> {
+/// The MessagePack `bin` or `str` header for `len` bytes: at most 5 bytes,
+/// and its length. `None` over 4 GiB.
+pub(crate) fn single_marker(kind: Single, len: usize) -> Option<([u8; 5], usize)> {
     let mut m = [0u8; 5];
-    let n = if len <= u8::MAX as usize {
-        m[0] = 0xc4;
+    let short = if kind == Single::Bytes { 0xc4 } else { 0xd9 };
+    let n = if kind == Single::Text && len < 32 {
+        m[0] = 0xa0 | len as u8;
+        1
+    } else if len <= u8::MAX as usize {
+        m[0] = short;
         m[1] = len as u8;
         2
     } else if len <= u16::MAX as usize {
-        m[0] = 0xc5;
+        m[0] = short + 1;
         m[1..3].copy_from_slice(&(len as u16).to_be_bytes());
         3
     } else {
-        m[0] = 0xc6;
+        m[0] = short + 2;
         m[1..5].copy_from_slice(&u32::try_from(len).ok()?.to_be_bytes());
         5
     };
     Some((m, n))
 }
 
-/// Parses a MessagePack `bin` header: returns (header length, data length).
-pub(crate) fn parse_bin_marker(bytes: &[u8]) -> Option<(usize, u64)> {
-    match *bytes.first()? {
-        0xc4 => Some((2, u64::from(*bytes.get(1)?))),
-        0xc5 => Some((
+/// Parses a MessagePack `bin` (for bytes) or `str` (for text) header:
+/// returns (header length, data length).
+pub(crate) fn parse_single_marker(kind: Single, bytes: &[u8]) -> Option<(usize, u64)> {
+    let first = *bytes.first()?;
+    let short = if kind == Single::Bytes { 0xc4 } else { 0xd9 };
+    if kind == Single::Text && first & 0xe0 == 0xa0 {
+        return Some((1, u64::from(first & 0x1f)));
+    }
+    match first.checked_sub(short)? {
+        0 => Some((2, u64::from(*bytes.get(1)?))),
+        1 => Some((
             3,
             u64::from(u16::from_be_bytes(bytes.get(1..3)?.try_into().ok()?)),
         )),
-        0xc6 => Some((
+        2 => Some((
             5,
             u64::from(u32::from_be_bytes(bytes.get(1..5)?.try_into().ok()?)),
         )),
@@ -253,10 +265,21 @@ mod tests {
     }
 
     #[test]
-    fn bin_markers_round_trip() {
-        for len in [0, 1, 255, 256, 65_535, 65_536, 1 << 30] {
-            let (m, n) = bin_marker(len).unwrap();
-            assert_eq!(parse_bin_marker(&m[..n]), Some((n, len as u64)));
+    fn single_markers_round_trip_and_match_rmp() {
+        for kind in [Single::Bytes, Single::Text] {
+            for len in [0, 1, 31, 32, 255, 256, 65_535, 65_536, 1 << 30] {
+                let (m, n) = single_marker(kind, len).unwrap();
+                assert_eq!(parse_single_marker(kind, &m[..n]), Some((n, len as u64)));
+                let mut rmp = Vec::new();
+                match kind {
+                    Single::Bytes => rmp::encode::write_bin_len(&mut rmp, len as u32).unwrap(),
+                    Single::Text => rmp::encode::write_str_len(&mut rmp, len as u32).unwrap(),
+                };
+                assert_eq!(rmp, &m[..n], "{kind:?} {len}");
+            }
         }
+        // A `bin` is not a `str`, nor the other way round.
+        assert_eq!(parse_single_marker(Single::Text, &[0xc4, 1]), None);
+        assert_eq!(parse_single_marker(Single::Bytes, &[0xa1]), None);
     }
 }

@@ -11,13 +11,16 @@ use std::path::Path;
 
 use serde::de::DeserializeOwned;
 
+use crate::bytes::{self, Single};
 use crate::entry::{self, HEADER_LEN, Header, Kind};
 use crate::error::{Corruption, Error, IoResultExt, Result};
+use crate::seen::{Seen, Stamp, TRUST_MIN_BYTES};
 use crate::store::EntryInfo;
-use crate::{Key, Store, bytes};
+use crate::{Key, Store};
 
-/// Byte values up to this size are read in one go and copied out of the
-/// file buffer; larger ones are read straight into their final allocation.
+/// Byte and text values up to this size are read in one go and copied out
+/// of the file buffer; larger ones are read straight into their final
+/// allocation.
 const SMALL_BYTES: u64 = 64 * 1024;
 
 /// What the caller will decode the payload into.
@@ -25,17 +28,14 @@ const SMALL_BYTES: u64 = 64 * 1024;
 pub(crate) enum Want {
     /// Any type, through `rmp-serde`.
     Value,
-    /// A byte container: the `bin` payload is handed over as is.
-    Bytes,
+    /// A byte container or text: the `bin` or `str` payload is handed over
+    /// as is.
+    Single(Single),
 }
 
 impl Want {
     pub(crate) fn of<T>() -> Want {
-        if bytes::is_byte_type::<T>() {
-            Want::Bytes
-        } else {
-            Want::Value
-        }
+        bytes::single_kind::<T>().map_or(Want::Value, Want::Single)
     }
 }
 
@@ -54,8 +54,27 @@ pub(crate) struct Raw {
 enum Body {
     /// The header and the payload, which starts at `HEADER_LEN`.
     File(Vec<u8>),
-    /// The data of a `bin` payload.
-    Bytes(Vec<u8>),
+    /// The data of a `bin` or `str` payload, and the marker before it.
+    Single {
+        kind: Single,
+        marker: Vec<u8>,
+        data: Vec<u8>,
+    },
+}
+
+impl Body {
+    /// The payload's CRC-32, for a read that skipped it.
+    fn crc(&self) -> u32 {
+        match self {
+            Body::File(buf) => crc32fast::hash(&buf[HEADER_LEN..]),
+            Body::Single { marker, data, .. } => {
+                let mut crc = crc32fast::Hasher::new();
+                crc.update(marker);
+                crc.update(data);
+                crc.finalize()
+            }
+        }
+    }
 }
 
 /// A value read from the store, with its header facts and notes.
@@ -64,6 +83,15 @@ pub(crate) struct Found<T> {
     pub(crate) value: T,
     pub(crate) info: EntryInfo,
     pub(crate) notes: Vec<u8>,
+}
+
+/// One read of an entry file: what was read, and whether its payload was
+/// checksummed by this read.
+struct EntryRead {
+    header: Header,
+    body: Body,
+    notes: Vec<u8>,
+    verified: bool,
 }
 
 impl Store {
@@ -92,39 +120,64 @@ impl Store {
     }
 
     /// Opens, checks and reads `key`'s entry: everything but the decode.
+    ///
+    /// A large entry whose identity matches its `.seen` record was verified
+    /// before, as this very version of the file, and is read without
+    /// checksumming its payload again (see the `seen` module).
     pub(crate) fn read_raw(&self, key: &Key, want: Want) -> Result<Option<Raw>> {
         let path = self.entry_path(key);
-        let (mut file, len) = match open(&path)? {
+        let (mut file, len, stamp) = match open(&path)? {
             Opened::Missing => return Ok(None),
             Opened::NotAFile => return Err(discard(&path, None, Corruption::NotAFile)),
-            Opened::File { file, len } => (file, len),
+            Opened::File { file, len, stamp } => (file, len, stamp),
         };
-        let read = if want == Want::Bytes && len > SMALL_BYTES {
-            self.read_large_bytes(&mut file, len, &path)
-        } else {
-            self.read_whole(&mut file, len, &path, want)
+        let large = len >= TRUST_MIN_BYTES;
+        let mut seen = Seen::open(&self.layout().seen(key), large, self.records_use());
+        let trusted = large && seen.trusts(stamp);
+        let read = match want {
+            Want::Single(kind) if len > SMALL_BYTES => {
+                self.read_large_single(&mut file, len, &path, kind, trusted)
+            }
+            _ => self.read_whole(&mut file, len, &path, want, trusted),
         };
-        match read {
-            Ok(Some((header, body, notes))) => Ok(Some(Raw {
-                info: self.info(*key, path, len, &header, None),
-                body,
-                notes,
-                file,
-            })),
-            Ok(None) => Ok(None),
-            Err(Check::Io(e)) => Err(e),
-            Err(Check::Corrupt(reason)) => Err(discard(&path, Some(&file), reason)),
+        let read = match read {
+            Ok(Some(read)) => read,
+            Ok(None) => return Ok(None),
+            Err(Check::Io(e)) => return Err(e),
+            Err(Check::Corrupt(reason)) => return Err(discard(&path, Some(&file), reason)),
+        };
+        let now = self.now();
+        if !read.verified {
+            // Trusted by its identity: make sure it still has it, now that
+            // the bytes are read; if it moved, check the bytes after all.
+            let after = file.metadata().ok().as_ref().and_then(Stamp::of);
+            if after != stamp && read.body.crc() != read.header.payload_crc {
+                return Err(discard(&path, Some(&file), Corruption::PayloadChecksum));
+            }
+        } else if large {
+            seen.record(stamp, now);
         }
+        if self.records_use() {
+            seen.touch(now);
+        }
+        Ok(Some(Raw {
+            info: self.info(*key, path, len, &read.header, None),
+            body: read.body,
+            notes: read.notes,
+            file,
+        }))
     }
 
-    /// Reads the whole file and checks it. `None` if expired (removed).
+    /// Reads the whole file and checks it (the payload's checksum unless
+    /// `trusted`). `None` if expired (removed).
     fn read_whole(
         &self,
         file: &mut File,
         len: u64,
         path: &Path,
         want: Want,
-    ) -> Result<Option<(Header, Body, Vec<u8>)>, Check> {
+        trusted: bool,
+    ) -> Result<Option<EntryRead>, Check> {
         let mut buf = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
         file.take(len)
             .read_to_end(&mut buf)
@@ -139,52 +192,66 @@ impl Store {
         let notes = buf.split_off(header.notes_offset() as usize);
         header.check_notes(&notes)?;
         let payload = &buf[HEADER_LEN..];
-        if crc32fast::hash(payload) != header.payload_crc {
+        if !trusted && crc32fast::hash(payload) != header.payload_crc {
             return Err(Corruption::PayloadChecksum.into());
         }
-        if want == Want::Bytes {
-            if let Some((marker_len, data_len)) = entry::parse_bin_marker(payload) {
-                if marker_len as u64 + data_len != payload.len() as u64 {
-                    return Err(Corruption::BadPayload("bin length mismatch").into());
+        let body = match want {
+            Want::Single(kind) => match entry::parse_single_marker(kind, payload) {
+                Some((marker_len, data_len)) => {
+                    if marker_len as u64 + data_len != payload.len() as u64 {
+                        return Err(Corruption::BadPayload("single value length mismatch").into());
+                    }
+                    let marker = payload[..marker_len].to_vec();
+                    buf.drain(..HEADER_LEN + marker_len);
+                    Body::Single {
+                        kind,
+                        marker,
+                        data: buf,
+                    }
                 }
-                buf.drain(..HEADER_LEN + marker_len);
-                return Ok(Some((header, Body::Bytes(buf), notes)));
-            }
-        }
-        Ok(Some((header, Body::File(buf), notes)))
+                // Written by other means (an integer array): decode it
+                // generically.
+                None => Body::File(buf),
+            },
+            Want::Value => Body::File(buf),
+        };
+        Ok(Some(EntryRead {
+            header,
+            body,
+            notes,
+            verified: !trusted,
+        }))
     }
 
-    /// Reads a large byte value straight into its final buffer: one
-    /// allocation, one bulk read, one checksum pass.
-    fn read_large_bytes(
+    /// Reads a large byte or text value straight into its final buffer: one
+    /// allocation, one bulk read, and one checksum pass unless `trusted`.
+    fn read_large_single(
         &self,
         file: &mut File,
         len: u64,
         path: &Path,
-    ) -> Result<Option<(Header, Body, Vec<u8>)>, Check> {
+        kind: Single,
+        trusted: bool,
+    ) -> Result<Option<EntryRead>, Check> {
         let header = read_header(file, len, Some(Kind::Value), path)?;
         if self.is_expired(header.created) {
             remove_if_same(path, Some(file));
             return Ok(None);
         }
         let mut marker = [0u8; 5];
-        if header.payload_len < marker.len() as u64 {
-            // Too short to be a large `bin`: a small payload and large notes.
+        let single = (header.payload_len >= marker.len() as u64)
+            .then(|| read_up_to(file, &mut marker).op("read entry", path))
+            .transpose()?
+            .and_then(|n| Some((n, entry::parse_single_marker(kind, &marker[..n])?)));
+        let Some((n, (marker_len, data_len))) = single else {
+            // Not a single `bin` or `str` (or too short to be a large one):
+            // read it as any value.
             file.rewind().op("seek in entry", path)?;
-            return self.read_whole(file, len, path, Want::Bytes);
-        }
-        let n = read_up_to(file, &mut marker).op("read entry", path)?;
-        let Some((marker_len, data_len)) = entry::parse_bin_marker(&marker[..n]) else {
-            // Not a `bin`: an integer array written by other means. Decode it
-            // generically.
-            file.rewind().op("seek in entry", path)?;
-            return self.read_whole(file, len, path, Want::Value);
+            return self.read_whole(file, len, path, Want::Value, trusted);
         };
         if marker_len as u64 + data_len != header.payload_len {
-            return Err(Corruption::BadPayload("bin length mismatch").into());
+            return Err(Corruption::BadPayload("single value length mismatch").into());
         }
-        let mut crc = crc32fast::Hasher::new();
-        crc.update(&marker[..marker_len]);
         // The 5-byte read may have taken the first data bytes.
         let mut data = Vec::with_capacity(usize::try_from(data_len).unwrap_or(0));
         data.extend_from_slice(&marker[marker_len..n]);
@@ -194,12 +261,21 @@ impl Store {
         if data.len() as u64 != data_len {
             return Err(Corruption::Truncated.into());
         }
-        crc.update(&data);
-        if crc.finalize() != header.payload_crc {
+        let body = Body::Single {
+            kind,
+            marker: marker[..marker_len].to_vec(),
+            data,
+        };
+        if !trusted && body.crc() != header.payload_crc {
             return Err(Corruption::PayloadChecksum.into());
         }
         let notes = read_notes(file, &header, path)?;
-        Ok(Some((header, Body::Bytes(data), notes)))
+        Ok(Some(EntryRead {
+            header,
+            body,
+            notes,
+            verified: !trusted,
+        }))
     }
 
     /// Removes an entry that passed its checks but that the caller cannot
@@ -231,12 +307,14 @@ impl Store {
             compute_time: header.compute_time,
             expired: corrupt.is_some() || self.is_expired(header.created),
             corrupt,
+            last_used: None,
         }
     }
 }
 
 /// Decodes a checked entry into a `T`. A payload that passed every check
-/// but does not decode (the type changed) is removed and reported.
+/// but does not decode (the type changed, or text that is not UTF-8) is
+/// removed and reported.
 pub(crate) fn decode<T: DeserializeOwned>(raw: Raw) -> Result<Found<T>> {
     let Raw {
         info,
@@ -245,10 +323,26 @@ pub(crate) fn decode<T: DeserializeOwned>(raw: Raw) -> Result<Found<T>> {
         file,
     } = raw;
     let value = match body {
-        // `Want::of` reads a byte body only for the types `from_vec` builds.
-        Body::Bytes(data) => {
-            bytes::from_vec(data).expect("byte bodies are read for byte types only")
-        }
+        // `Want::of` reads a single body only for the types these build.
+        Body::Single {
+            kind: Single::Bytes,
+            data,
+            ..
+        } => bytes::from_vec(data).expect("byte bodies are read for byte types only"),
+        Body::Single {
+            kind: Single::Text,
+            data,
+            ..
+        } => match String::from_utf8(data) {
+            Ok(text) => bytes::from_string(text).expect("text bodies are read for String only"),
+            Err(_) => {
+                return Err(discard(
+                    &info.path,
+                    Some(&file),
+                    Corruption::BadPayload("text is not UTF-8"),
+                ));
+            }
+        },
         Body::File(buf) => match rmp_serde::from_slice(&buf[HEADER_LEN..]) {
             Ok(value) => value,
             Err(source) => return Err(undecodable::<T>(info, &file, source)),
@@ -284,6 +378,7 @@ pub(crate) enum Opened {
     File {
         file: File,
         len: u64,
+        stamp: Option<Stamp>,
     },
 }
 
@@ -311,6 +406,7 @@ pub(crate) fn open(path: &Path) -> Result<Opened> {
     Ok(Opened::File {
         file,
         len: meta.len(),
+        stamp: Stamp::of(&meta),
     })
 }
 

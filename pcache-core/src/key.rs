@@ -121,7 +121,7 @@ pub fn short_id(name: &str) -> String {
 ///
 /// Fails only if `value`'s `Serialize` implementation reports an error.
 pub fn value_digest<T: Serialize + ?Sized>(value: &T) -> Result<u128, KeyError> {
-    if let Some(bytes) = crate::bytes::as_bytes(value) {
+    if let Some((_, bytes)) = crate::bytes::as_single(value) {
         return Ok(xxh3_128(bytes));
     }
     Ok(xxh3_128(&canonical_bytes(value)?))

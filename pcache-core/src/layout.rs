@@ -4,6 +4,7 @@
 //! <dir>/cache.toml                 metadata (readable name, package, expiry)
 //! <dir>/<key>                      one entry
 //! <dir>/<key>.lock                 present only while a key is being computed
+//! <dir>/<key>.seen                 verification record and last use (the `seen` module)
 //! <dir>/.tmp.<key>.<pid>.<n>       a write in progress (or abandoned by a crash)
 //! ```
 
@@ -16,6 +17,7 @@ use crate::Key;
 /// The metadata file's name.
 pub(crate) const META_FILE: &str = "cache.toml";
 const LOCK_SUFFIX: &str = ".lock";
+const SEEN_SUFFIX: &str = ".seen";
 const TEMP_PREFIX: &str = ".tmp.";
 
 /// What a file found in a cache directory is.
@@ -23,6 +25,7 @@ const TEMP_PREFIX: &str = ".tmp.";
 pub(crate) enum FileKind {
     Entry(Key),
     Lock(Key),
+    Seen(Key),
     Temp,
     Meta,
     Foreign,
@@ -50,6 +53,10 @@ impl Layout {
         self.dir.join(format!("{key}{LOCK_SUFFIX}"))
     }
 
+    pub(crate) fn seen(&self, key: &Key) -> PathBuf {
+        self.dir.join(format!("{key}{SEEN_SUFFIX}"))
+    }
+
     pub(crate) fn meta(&self) -> PathBuf {
         self.dir.join(META_FILE)
     }
@@ -71,6 +78,8 @@ impl Layout {
             FileKind::Temp
         } else if let Some(stem) = name.strip_suffix(LOCK_SUFFIX) {
             stem.parse().map_or(FileKind::Foreign, FileKind::Lock)
+        } else if let Some(stem) = name.strip_suffix(SEEN_SUFFIX) {
+            stem.parse().map_or(FileKind::Foreign, FileKind::Seen)
         } else {
             name.parse().map_or(FileKind::Foreign, FileKind::Entry)
         }
@@ -93,6 +102,10 @@ mod tests {
         assert_eq!(
             Layout::classify(&name(layout.lock(&key))),
             FileKind::Lock(key)
+        );
+        assert_eq!(
+            Layout::classify(&name(layout.seen(&key))),
+            FileKind::Seen(key)
         );
         assert_eq!(Layout::classify(&name(layout.temp("x"))), FileKind::Temp);
         assert_eq!(Layout::classify(&name(layout.meta())), FileKind::Meta);

@@ -54,6 +54,7 @@
 //! <dir>/cache.toml              name, package, expiry, format version
 //! <dir>/<key>                   one entry per file
 //! <dir>/<key>.lock              only while <key> is being computed
+//! <dir>/<key>.seen              <key>'s verified identity; its mtime is the last use
 //! <dir>/.tmp.<key>.<pid>.<n>    a write in progress
 //! ```
 //!
@@ -72,12 +73,19 @@
 //!   same directory and renamed into place. A reader sees the old entry, the
 //!   new one, or none; never a mix. A process killed mid-write leaves at most
 //!   a temporary file, which [`flush`](Store::flush) sweeps once it is stale.
-//! - **Verified reads.** Every read checks the magic, version, kind, length
-//!   and both checksums, on the very bytes it decodes (streams are checked
-//!   whole before the first item, then frame by frame as they are decoded). A file that fails is a miss: it is removed and
-//!   reported as [`Error::Corrupt`], never returned as a value. Symlinks and
-//!   directories in an entry's place are corruption too; entries are opened
-//!   without following links.
+//! - **Verified reads.** Every read checks the magic, version, kind,
+//!   length and the header's checksum, and the payload's and notes'
+//!   checksums on the very bytes it decodes (streams are checked whole before
+//!   the first item, then frame by frame as they are decoded). A large entry
+//!   (64 KiB or more) is checked in full once per version of its file: its
+//!   identity (device, inode, size, ctime) is recorded beside it once it is
+//!   older than a two-second racy window, and while the file keeps that
+//!   identity its payload is not checksummed again; ctime moves on any write,
+//!   replacement or timestamp change (see the `<key>.seen` sidecar below). A
+//!   file that fails is a miss: it is removed and reported as
+//!   [`Error::Corrupt`], never returned as a value. Symlinks and directories
+//!   in an entry's place are corruption too; entries are opened without
+//!   following links.
 //! - **Single flight.** [`get_or_compute`](Store::get_or_compute) takes a
 //!   per-key `flock` after a miss, so concurrent processes compute a key once
 //!   and the others read the result. The lock file is removed when the
@@ -108,6 +116,7 @@ mod layout;
 mod lock;
 mod meta;
 mod put;
+mod seen;
 mod store;
 mod stream;
 mod sweep;

@@ -18,7 +18,8 @@ impl Store {
     /// Stores `value` under `key`, replacing any previous entry atomically.
     ///
     /// Byte values (`Vec<u8>`, `[u8]`, `Box<[u8]>`, `serde_bytes::ByteBuf`)
-    /// are written as one MessagePack `bin` without per-byte work.
+    /// are written as one MessagePack `bin`, and text (`String`, `str`) as
+    /// one `str`, without per-byte work.
     ///
     /// ```
     /// # let dir = tempfile::tempdir()?;
@@ -67,12 +68,13 @@ impl Store {
         compute_time: Duration,
         notes: &[u8],
     ) -> Result<EntryInfo> {
-        if let Some(data) = bytes::as_bytes(value) {
-            let (marker, n) = entry::bin_marker(data.len()).ok_or_else(|| Error::TooLarge {
-                path: self.entry_path(key),
-                size_bytes: data.len() as u64,
-            })?;
-            // A byte value is written as a `bin` without being copied.
+        if let Some((kind, data)) = bytes::as_single(value) {
+            let (marker, n) =
+                entry::single_marker(kind, data.len()).ok_or_else(|| Error::TooLarge {
+                    path: self.entry_path(key),
+                    size_bytes: data.len() as u64,
+                })?;
+            // Bytes and text are written as one `bin` or `str`, uncopied.
             return self.write_entry(key, &[&marker[..n], data], compute_time, notes);
         }
         let buf = rmp_serde::to_vec(value).map_err(|source| Error::Encode {

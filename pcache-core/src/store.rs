@@ -31,6 +31,7 @@ pub struct Store {
     layout: Layout,
     expiry: Option<Duration>,
     lock_timeout: Duration,
+    record_use: bool,
     clock: Option<Clock>,
 }
 
@@ -64,6 +65,9 @@ pub struct EntryInfo {
     pub expired: bool,
     /// Why the entry failed its checks, if it did.
     pub corrupt: Option<Corruption>,
+    /// When the entry was last read, if the store records use (see
+    /// [`Store::with_use_recording`]); listed by [`Store::scan`].
+    pub last_used: Option<SystemTime>,
 }
 
 impl Store {
@@ -98,6 +102,7 @@ impl Store {
             layout: Layout::new(dir.into()),
             expiry: None,
             lock_timeout: DEFAULT_LOCK_TIMEOUT,
+            record_use: false,
             clock: None,
         }
     }
@@ -122,6 +127,26 @@ impl Store {
     /// [`Fetched::errors`](crate::Fetched::errors).
     pub fn with_lock_timeout(mut self, timeout: Duration) -> Store {
         self.lock_timeout = timeout;
+        self
+    }
+
+    /// Records each entry's last use, on every read, in a small sidecar
+    /// file beside it (`<key>.seen`, whose mtime it sets) rather than in the
+    /// entry: [`EntryInfo::last_used`] reports it, and eviction ranks by it.
+    /// Off by default: it costs a file open per read.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// let store = pcache_core::Store::open(dir.path())?.with_use_recording(true);
+    /// let key = pcache_core::Key::new("k")?;
+    /// store.set(&key, &1u8)?;
+    /// assert_eq!(store.entries()?[0].last_used, None);
+    /// store.get::<u8>(&key)?;
+    /// assert!(store.entries()?[0].last_used.is_some());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn with_use_recording(mut self, record: bool) -> Store {
+        self.record_use = record;
         self
     }
 
@@ -154,6 +179,10 @@ impl Store {
 
     pub(crate) fn lock_timeout(&self) -> Duration {
         self.lock_timeout
+    }
+
+    pub(crate) fn records_use(&self) -> bool {
+        self.record_use
     }
 
     pub(crate) fn now(&self) -> SystemTime {
@@ -198,6 +227,7 @@ impl Store {
             Err(e) => return Err(e).op("remove entry", &path),
         };
         lock::remove_if_unlocked(&self.layout.lock(key));
+        let _ = fs::remove_file(self.layout.seen(key));
         Ok(removed)
     }
 }

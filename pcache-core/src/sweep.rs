@@ -31,6 +31,8 @@ pub struct Scan {
     pub locks: Vec<PathBuf>,
     /// Temporary files (writes in progress, or left by a killed process).
     pub temps: Vec<PathBuf>,
+    /// `.seen` sidecars whose entry is gone.
+    pub orphans: Vec<PathBuf>,
     /// Files pcache did not write.
     pub foreign: Vec<PathBuf>,
 }
@@ -87,9 +89,11 @@ impl std::ops::AddAssign for Removed {
 }
 
 impl Store {
-    /// Lists the directory: entries (from their headers, not their payloads),
-    /// lock files, temporary files and foreign files. Entries that vanish
-    /// while being listed are skipped. A missing directory lists as empty.
+    /// Lists the directory: entries (from their headers, not their payloads,
+    /// with their last use when recorded), lock files, temporary files,
+    /// sidecars left without their entry, and foreign files. Entries that
+    /// vanish while being listed are skipped. A missing directory lists as
+    /// empty.
     ///
     /// # Errors
     ///
@@ -102,6 +106,7 @@ impl Store {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(scan),
             Err(e) => return Err(e).op("read cache directory", dir),
         };
+        let mut seen = std::collections::BTreeMap::new();
         for dirent in read_dir {
             let dirent = dirent.op("read cache directory", dir)?;
             let path = dirent.path();
@@ -116,12 +121,21 @@ impl Store {
                     }
                 }
                 FileKind::Lock(_) => scan.locks.push(path),
+                FileKind::Seen(key) => {
+                    seen.insert(key, path);
+                }
                 FileKind::Temp => scan.temps.push(path),
                 FileKind::Meta => {}
                 FileKind::Foreign => scan.foreign.push(path),
             }
         }
         scan.entries.sort_by_key(|e| e.key);
+        for entry in &mut scan.entries {
+            if let Some(path) = seen.remove(&entry.key) {
+                entry.last_used = crate::seen::last_used(&path);
+            }
+        }
+        scan.orphans = seen.into_values().collect();
         Ok(scan)
     }
 
@@ -148,12 +162,13 @@ impl Store {
                 compute_time: Duration::ZERO,
                 expired: true,
                 corrupt: Some(reason),
+                last_used: None,
             }
         };
         let (mut file, len) = match get::open(&path)? {
             Opened::Missing => return Ok(None),
             Opened::NotAFile => return Ok(Some(corrupt_info(path, Corruption::NotAFile))),
-            Opened::File { file, len } => (file, len),
+            Opened::File { file, len, .. } => (file, len),
         };
         let mut bytes = [0u8; HEADER_LEN];
         let n = get::read_up_to(&mut file, &mut bytes).op("read entry", &path)?;
@@ -217,7 +232,12 @@ impl Store {
                 .and_then(|m| m.modified())
                 .is_ok_and(|mtime| self.is_older_than(mtime, STALE_TEMP_AGE))
         });
-        scan.locks.iter().chain(stale_temps).cloned().collect()
+        scan.locks
+            .iter()
+            .chain(stale_temps)
+            .chain(&scan.orphans)
+            .cloned()
+            .collect()
     }
 
     /// Carries out a plan from [`plan_flush`](Store::plan_flush) or
@@ -252,6 +272,7 @@ impl Store {
                     removed.entries += 1;
                     removed.bytes += entry.size_bytes;
                     lock::remove_if_unlocked(&self.layout().lock(&entry.key));
+                    let _ = fs::remove_file(self.layout().seen(&entry.key));
                 }
                 Ok(false) => {}
                 Err(e) => return Err(e).op("remove entry", &entry.path),
@@ -269,7 +290,7 @@ impl Store {
     }
 
     fn still_older_than(&self, path: &Path, max_age: Duration) -> bool {
-        let Ok(Opened::File { mut file, len }) = get::open(path) else {
+        let Ok(Opened::File { mut file, len, .. }) = get::open(path) else {
             return true;
         };
         match get::read_header(&mut file, len, None, path) {

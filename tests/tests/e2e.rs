@@ -556,3 +556,52 @@ fn in_a_workspace_editing_a_member_build_script_recomputes_and_touching_does_not
     f.build(&[]);
     assert_counts(&f, 2);
 }
+
+/// Writes `text` to `path`, keeping its previous mtime, as an edit within
+/// the same second as the previous build (or a tool restoring mtimes) would.
+fn rewrite_keeping_mtime(path: &Path, text: &str) {
+    let mtime = filetime::FileTime::from_last_modification_time(&fs::metadata(path).unwrap());
+    fs::write(path, text).unwrap();
+    filetime::set_file_mtime(path, mtime).unwrap();
+}
+
+#[test]
+fn an_input_changed_within_the_same_second_is_never_missed() {
+    let f = Fixture::new("racy-input");
+    let input = f.root().join("input.txt");
+    let deep = f.root().join("inputs/nested/deep.txt");
+    fs::create_dir_all(deep.parent().unwrap()).unwrap();
+    fs::write(&input, "aaaa").unwrap();
+    fs::write(&deep, "1").unwrap();
+    let mode = [("FIXTURE_MODE", "file-input")];
+    let read_back = || {
+        let outs = f.out_dirs("debug");
+        fs::read_to_string(outs[0].join("from-file.txt")).unwrap()
+    };
+
+    f.build(&mode);
+    assert_eq!((f.count("from-file"), read_back()), (1, "aaaa1".to_owned()));
+    // Changed right away, same size, same mtime: the digests were not
+    // remembered (the files had not settled), so they are hashed again.
+    rewrite_keeping_mtime(&input, "bbbb");
+    f.build(&[mode[0], ("FIXTURE_RERUN", "1")]);
+    assert_eq!((f.count("from-file"), read_back()), (2, "bbbb1".to_owned()));
+
+    // Settled files are remembered by identity; a change still moves their
+    // ctime, whatever happens to their mtime.
+    std::thread::sleep(Duration::from_millis(2100));
+    f.build(&[mode[0], ("FIXTURE_RERUN", "2")]);
+    assert_eq!(f.count("from-file"), 2, "unchanged inputs hit");
+    rewrite_keeping_mtime(&deep, "2");
+    f.build(&[mode[0], ("FIXTURE_RERUN", "3")]);
+    assert_eq!((f.count("from-file"), read_back()), (3, "bbbb2".to_owned()));
+    rewrite_keeping_mtime(&input, "cccc");
+    f.build(&[mode[0], ("FIXTURE_RERUN", "4")]);
+    assert_eq!((f.count("from-file"), read_back()), (4, "cccc2".to_owned()));
+    // And back: the first entries are still there.
+    rewrite_keeping_mtime(&input, "bbbb");
+    rewrite_keeping_mtime(&deep, "1");
+    let back = f.build(&[mode[0], ("FIXTURE_RERUN", "5")]);
+    assert_eq!((f.count("from-file"), read_back()), (4, "bbbb1".to_owned()));
+    assert!(back.has_step("hit from-file"), "{:?}", back.steps());
+}

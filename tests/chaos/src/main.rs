@@ -199,6 +199,7 @@ fn supervise(args: &Args) -> Result<(), String> {
     }
     // Give reader threads a moment to drain the last lines.
     std::thread::sleep(Duration::from_millis(200));
+    let trusted = worker::trusted_entries(&dir);
     let final_check = worker::verify_all(&dir);
     let (swept_temps, swept_locks) = worker::sweep(&dir);
     let (temps_left, locks_left) = leftovers(&dir);
@@ -208,7 +209,7 @@ fn supervise(args: &Args) -> Result<(), String> {
         total.add(*c);
     }
     let elapsed = started.elapsed();
-    let rows: [(&str, String); 15] = [
+    let rows: [(&str, String); 16] = [
         ("duration", format!("{:.1} s", elapsed.as_secs_f64())),
         ("workers", args.workers.to_string()),
         ("operations", total.ops.to_string()),
@@ -218,6 +219,7 @@ fn supervise(args: &Args) -> Result<(), String> {
         ("corrupt entries detected", total.corrupt.to_string()),
         ("SIGKILLs", kills.to_string()),
         ("corruptions injected", corruptions.to_string()),
+        ("entries trusted by identity", trusted.to_string()),
         (
             "final check: entries verified",
             final_check

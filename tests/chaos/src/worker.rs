@@ -54,6 +54,14 @@ fn build_version(key: u32) -> u64 {
     u64::from(key) * 1_000 + 7
 }
 
+/// A pcache-build value large enough to be trusted by identity once
+/// verified.
+fn large(key: u32) -> Vec<u8> {
+    (0..200_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8 ^ key as u8)
+        .collect()
+}
+
 /// Stream items: (key, version, index), `items(version)` of them.
 type Item = (u32, u64, u32);
 
@@ -134,13 +142,24 @@ impl Worker {
             }
             68..=75 => self.write_stream(&sk, key, version),
             76..=85 => self.read_stream(&sk, key),
-            86..=93 => {
+            86..=89 => {
                 // pcache-build's contract: a step's result is a function of
                 // its key, so its values are too (no random version).
                 let v: Value = pcache_build::Cache::new(format!("value-{key}"))
                     .expiry(Duration::from_secs(2))
                     .cached(key, || value(key, build_version(key)));
                 self.check(key, &v);
+            }
+            90..=93 => {
+                // Large and long-lived: verified once, then trusted by its
+                // identity while the supervisor flips its bytes in place.
+                let expected = large(key);
+                let v: Vec<u8> = pcache_build::cached(&format!("large-{key}"), key, || large(key));
+                if v == expected {
+                    self.counts.verified += 1;
+                } else {
+                    self.wrong(format!("large value for key {key}: {} bytes", v.len()));
+                }
             }
             _ => {
                 let mut next = 0u32;
@@ -280,12 +299,45 @@ fn read_dirs(dir: &Path) -> Vec<PathBuf> {
         .unwrap_or_default()
 }
 
+/// How many entries were verified once and are trusted by their identity
+/// (their `.seen` sidecar holds a record).
+pub(crate) fn trusted_entries(dir: &Path) -> u64 {
+    stores(dir)
+        .iter()
+        .flat_map(|store| read_files(store.dir()))
+        .filter(|p| p.extension().is_some_and(|e| e == "seen"))
+        .filter(|p| std::fs::metadata(p).is_ok_and(|m| m.len() > 0))
+        .count() as u64
+}
+
+fn read_files(dir: &Path) -> Vec<PathBuf> {
+    std::fs::read_dir(dir)
+        .map(|rd| rd.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default()
+}
+
 /// Reads back every entry left: each must be whole or detected as corrupt.
 /// Returns how many were verified whole.
 pub(crate) fn verify_all(dir: &Path) -> Result<u64, String> {
     let mut verified = 0;
     for store in stores(dir) {
+        let large_values = store
+            .meta()
+            .ok()
+            .flatten()
+            .is_some_and(|m| m.name.starts_with("large-"));
         for entry in store.entries().map_err(|e| e.to_string())? {
+            if large_values {
+                match store.get::<Vec<u8>>(&entry.key) {
+                    Ok(Some(v)) if (0..KEYS).any(|k| v == large(k)) => verified += 1,
+                    Ok(Some(v)) => {
+                        return Err(format!("final check: torn large value ({} bytes)", v.len()));
+                    }
+                    Ok(None) | Err(Error::Corrupt { .. } | Error::Decode { .. }) => {}
+                    Err(e) => return Err(format!("final check: {e}")),
+                }
+                continue;
+            }
             match store.get::<Value>(&entry.key) {
                 Ok(Some(v)) if is_whole(&v) => verified += 1,
                 Ok(Some(v)) => {

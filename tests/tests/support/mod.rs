@@ -231,7 +231,9 @@ pub fn entries_under(dir: &Path) -> Vec<PathBuf> {
     for cache in caches.flatten() {
         for entry in fs::read_dir(cache.path()).into_iter().flatten().flatten() {
             let name = entry.file_name().into_string().unwrap();
-            if name != "cache.toml" && !name.starts_with('.') && !name.ends_with(".lock") {
+            // Entries are named by their key alone; everything else
+            // (cache.toml, locks, `.seen` sidecars, temporary files) has a dot.
+            if !name.contains('.') {
                 found.push(entry.path());
             }
         }

@@ -1,0 +1,248 @@
+//! Content digests of `file()` and `dir()` inputs, remembered while the
+//! files are provably unchanged, so a 650 KB header is not hashed again on
+//! every run (hashing runs unoptimized in build scripts, at about 100 MB/s).
+//!
+//! For each input, `<pcache root>/.inputs/<short id of its absolute path>`
+//! records every file it covers: its relative path, its identity (device,
+//! inode, size, mtime and ctime) and the digest of its content. A file whose
+//! identity matches is not read again. As with entries (see pcache-core's
+//! `seen` module), ctime is what user code cannot set, and a file is only
+//! recorded once its last change is two seconds older than the hashing, so a
+//! change within the same clock tick as the previous build is never missed:
+//! such a file is hashed on every run until it settles.
+//!
+//! The record carries a CRC-32; one that fails it, or does not decode, is
+//! ignored (the input is hashed). Without a pcache root (outside a build
+//! script), nothing is recorded.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use serde::{Deserialize, Serialize};
+use xxhash_rust::xxh3::xxh3_128;
+
+/// How much older than the hashing a file's last change must be for its
+/// digest to be remembered.
+const RACY: Duration = Duration::from_secs(2);
+
+/// The identity of one version of a file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct FileStamp {
+    dev: u64,
+    ino: u64,
+    size: u64,
+    mtime: (i64, u32),
+    ctime: (i64, u32),
+}
+
+impl FileStamp {
+    #[cfg(unix)]
+    pub(crate) fn of(meta: &fs::Metadata) -> Option<FileStamp> {
+        use std::os::unix::fs::MetadataExt;
+        Some(FileStamp {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            size: meta.len(),
+            mtime: (meta.mtime(), u32::try_from(meta.mtime_nsec()).ok()?),
+            ctime: (meta.ctime(), u32::try_from(meta.ctime_nsec()).ok()?),
+        })
+    }
+
+    /// Without a change time that user code cannot set, nothing is
+    /// remembered.
+    #[cfg(not(unix))]
+    pub(crate) fn of(_meta: &fs::Metadata) -> Option<FileStamp> {
+        None
+    }
+
+    /// Whether a digest taken at `now` may be remembered.
+    fn settled(&self, now: SystemTime) -> bool {
+        let changed = self.ctime.max(self.mtime);
+        let Ok(changed) = u64::try_from(changed.0).map(|s| Duration::new(s, changed.1)) else {
+            return false;
+        };
+        now.duration_since(SystemTime::UNIX_EPOCH)
+            .ok()
+            .and_then(|now| now.checked_sub(changed))
+            .is_some_and(|age| age >= RACY)
+    }
+}
+
+/// One file an input covers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Known {
+    path: String,
+    stamp: FileStamp,
+    digest: u128,
+}
+
+/// What was remembered for one input.
+#[derive(Debug, Default)]
+pub(crate) struct Memo {
+    record: Option<PathBuf>,
+    known: Vec<Known>,
+    /// Files hashed or confirmed this time, settled ones only.
+    fresh: Vec<Known>,
+    changed: bool,
+    now: Option<SystemTime>,
+}
+
+impl Memo {
+    /// The memo of the input `kind` (`"file"`, `"dir"`) at `path`, kept
+    /// under `root` (`None`: nothing remembered).
+    pub(crate) fn load(root: Option<&Path>, kind: &str, path: &Path) -> Memo {
+        let Some(root) = root else {
+            return Memo::default();
+        };
+        let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
+        let name = pcache_core::short_id(&format!("{kind}:{}", absolute.display()));
+        let record = pcache_core::conventions::inputs_dir(root).join(name);
+        let known = fs::read(&record)
+            .ok()
+            .and_then(|bytes| decode(&bytes))
+            .unwrap_or_default();
+        Memo {
+            record: Some(record),
+            known,
+            fresh: Vec::new(),
+            changed: false,
+            now: None,
+        }
+    }
+
+    /// The digest of the file at `path` (`rel` within the input): the
+    /// remembered one if its identity is unchanged, else its content's.
+    pub(crate) fn digest(
+        &mut self,
+        rel: &str,
+        path: &Path,
+        meta: &fs::Metadata,
+    ) -> std::io::Result<u128> {
+        let stamp = FileStamp::of(meta);
+        if let Some(stamp) = stamp {
+            if let Some(known) = self
+                .known
+                .iter()
+                .find(|k| k.path == rel && k.stamp == stamp)
+            {
+                let known = known.clone();
+                let digest = known.digest;
+                self.fresh.push(known);
+                return Ok(digest);
+            }
+        }
+        let digest = xxh3_128(&fs::read(path)?);
+        let now = *self.now.get_or_insert_with(SystemTime::now);
+        if let Some(stamp) = stamp.filter(|s| s.settled(now)) {
+            self.fresh.push(Known {
+                path: rel.to_owned(),
+                stamp,
+                digest,
+            });
+            self.changed = true;
+        }
+        Ok(digest)
+    }
+
+    /// Writes the record if anything new was learnt (or files went away).
+    /// Best effort: a failure only costs hashing again next time.
+    pub(crate) fn save(self) {
+        let Some(record) = self.record else { return };
+        if !self.changed && self.fresh.len() == self.known.len() {
+            return;
+        }
+        let Some(dir) = record.parent() else { return };
+        let _ = fs::create_dir_all(dir);
+        let Ok(mut tmp) = tempfile::Builder::new().prefix(".tmp.").tempfile_in(dir) else {
+            return;
+        };
+        if tmp.write_all(&encode(&self.fresh)).is_ok() {
+            let _ = tmp.persist(&record);
+        }
+    }
+}
+
+fn encode(known: &[Known]) -> Vec<u8> {
+    // Plain data always serializes.
+    let mut bytes = rmp_serde::to_vec(known).expect("digest records serialize");
+    let crc = crc32fast::hash(&bytes);
+    bytes.extend_from_slice(&crc.to_le_bytes());
+    bytes
+}
+
+fn decode(bytes: &[u8]) -> Option<Vec<Known>> {
+    let (body, crc) = bytes.split_at_checked(bytes.len().checked_sub(4)?)?;
+    if crc32fast::hash(body).to_le_bytes() != *crc {
+        return None;
+    }
+    rmp_serde::from_slice(body).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_settled_files_are_remembered_and_records_are_checked() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.h");
+        fs::write(&path, "int a;").unwrap();
+        let meta = fs::metadata(&path).unwrap();
+
+        // Just written: hashed, not remembered.
+        let mut memo = Memo::load(Some(root.path()), "file", &path);
+        let digest = memo.digest("", &path, &meta).unwrap();
+        assert_eq!(digest, xxh3_128(b"int a;"));
+        memo.save();
+        assert!(
+            Memo::load(Some(root.path()), "file", &path)
+                .known
+                .is_empty()
+        );
+
+        // Settled (as judged a minute later): remembered.
+        let mut memo = Memo::load(Some(root.path()), "file", &path);
+        memo.now = Some(SystemTime::now() + Duration::from_secs(60));
+        memo.digest("", &path, &meta).unwrap();
+        memo.save();
+        let memo = Memo::load(Some(root.path()), "file", &path);
+        assert_eq!(memo.known.len(), 1);
+        assert_eq!(memo.known[0].digest, digest);
+
+        // A damaged record is ignored.
+        let record = memo.record.clone().unwrap();
+        let mut bytes = fs::read(&record).unwrap();
+        bytes[3] ^= 1;
+        fs::write(&record, bytes).unwrap();
+        assert!(
+            Memo::load(Some(root.path()), "file", &path)
+                .known
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn a_file_changed_since_it_was_remembered_is_hashed_again() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.h");
+        fs::write(&path, "int a;").unwrap();
+        let mut memo = Memo::load(Some(root.path()), "file", &path);
+        memo.now = Some(SystemTime::now() + Duration::from_secs(60));
+        memo.digest("", &path, &fs::metadata(&path).unwrap())
+            .unwrap();
+        memo.save();
+        // Same size, same mtime, new content: ctime moved.
+        let mtime = filetime::FileTime::from_last_modification_time(&fs::metadata(&path).unwrap());
+        fs::write(&path, "int b;").unwrap();
+        filetime::set_file_mtime(&path, mtime).unwrap();
+        let mut memo = Memo::load(Some(root.path()), "file", &path);
+        let digest = memo
+            .digest("", &path, &fs::metadata(&path).unwrap())
+            .unwrap();
+        assert_eq!(digest, xxh3_128(b"int b;"));
+    }
+}
