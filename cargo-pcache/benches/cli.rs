@@ -1,6 +1,7 @@
 //! `cargo pcache ls` and `flush` over 10,000 entries in one cache and over
-//! 100 caches × 100 entries, as users run them (including the `cargo
-//! metadata` call that finds the target directory).
+//! 100 caches × 100 entries, `gc` over 100,000 entries and `why` on a cache
+//! of 10,000, as users run them (including the `cargo metadata` call that
+//! finds the target directory).
 //!
 //! Run with `cargo bench -p cargo-pcache --bench cli`.
 
@@ -100,4 +101,74 @@ fn cargo_metadata_alone(bencher: Bencher) {
             .exec()
             .unwrap()
     });
+}
+
+/// `gc` over 100,000 entries in 100 caches, planning only: every entry's
+/// header and last use read and ranked.
+#[divan::bench(sample_count = 5)]
+fn gc_dry_run_100k(bencher: Bencher) {
+    let (_dir, manifest) = project(100, 1_000);
+    bencher.bench(|| run(&manifest, &["gc", "--max-size", "1MiB", "--dry-run"]));
+}
+
+/// `why` on a cache of 10,000 entries, each with its key's parts: every
+/// entry's notes read and compared with the last miss.
+#[divan::bench(sample_count = 10)]
+fn why_10k(bencher: Bencher) {
+    use pcache_core::record::{
+        CodeParts, EntryNotes, FileDigest, InputPart, KeyParts, LastMiss, MissReason,
+    };
+    let (_dir, manifest) = project(1, 0);
+    let root = manifest.parent().unwrap();
+    let store = Store::open(
+        root.join("target/pcache/app")
+            .join(pcache_core::short_id("cache-0")),
+    )
+    .unwrap();
+    let parts = |i: u128| KeyParts {
+        format: pcache_core::FORMAT_VERSION,
+        entry_point: "value".into(),
+        type_name: "alloc::vec::Vec<u8>".into(),
+        target: "x86_64-unknown-linux-gnu".into(),
+        code: Some(CodeParts {
+            digest: 1,
+            sources: vec![FileDigest {
+                path: "build.rs".into(),
+                digest: 2,
+            }],
+            build_deps: vec![("cc".into(), "1.2.0".into())],
+            env_digest: 0,
+        }),
+        inputs_digest: i,
+        inputs: vec![
+            InputPart::File {
+                path: "input.h".into(),
+                digest: Some(i),
+            },
+            InputPart::Other {
+                index: 0,
+                digest: i,
+            },
+        ],
+    };
+    for i in 0..10_000u128 {
+        let notes = EntryNotes::new(Vec::new(), Some(parts(i))).encode();
+        store
+            .set_with_notes(
+                &Key::new(&(i as u64)).unwrap(),
+                &vec![0u8; 256],
+                std::time::Duration::ZERO,
+                &notes,
+            )
+            .unwrap();
+    }
+    let missed = Key::new(&"missed").unwrap();
+    store
+        .set_last_miss(&LastMiss::new(
+            &missed,
+            MissReason::InputsChanged,
+            parts(10_001),
+        ))
+        .unwrap();
+    bencher.bench(|| run(&manifest, &["why", "cache-0"]));
 }

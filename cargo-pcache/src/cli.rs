@@ -13,6 +13,9 @@ Examples:
   cargo pcache flush --expiry 7d       remove entries older than a week
   cargo pcache clear bindings          empty the cache named `bindings`
   cargo pcache delete -p old-crate     remove a package's caches entirely
+  cargo pcache stats --since 7d        hits, misses by reason, time saved this week
+  cargo pcache why bindings            why the last build computed `bindings` again
+  cargo pcache gc --max-size 2GiB      trim to a size, keeping what saves the most
 
 Caches live in <target-dir>/pcache/<package>/ (or $PCACHE_DIR/<package>/).
 Exit status: 0 success, 1 error, 2 usage.";
@@ -92,6 +95,77 @@ Examples:
   cargo pcache delete -p old-crate
   cargo pcache delete --dry-run")]
     Delete(RemoveArgs),
+    /// Hits, misses by reason, hit rate, compute time and time saved
+    #[command(after_help = "\
+Time saved is, for each hit, the computation the entry recorded minus the
+hit's own time. Steps record their outcome as they run; PCACHE_STATS=off
+turns that off.
+
+Examples:
+  cargo pcache stats
+  cargo pcache stats bindings -p my-sys --since 7d
+  cargo pcache stats --json | jq '.total.saved_secs'
+  cargo pcache stats --reset")]
+    Stats(StatsArgs),
+    /// Explain the last miss of a cache: what differed from the nearest entry
+    #[command(after_help = "\
+Examples:
+  cargo pcache why bindings
+  cargo pcache why unicode-table -p my-crate --json")]
+    Why(WhyArgs),
+    /// Remove expired and corrupt entries, and trim to a size cap
+    #[command(after_help = "\
+The cap is --max-size, else PCACHE_MAX_SIZE, else the workspace's
+[workspace.metadata.pcache] max-size. Over it, entries that save the least
+time per byte (compute time / size, discounted by days unused) go first,
+down to about 90% of the cap. Without a cap, only expired and corrupt
+entries and stale files are removed.
+
+Examples:
+  cargo pcache gc --max-size 2GiB --dry-run
+  cargo pcache gc --json")]
+    Gc(GcArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct StatsArgs {
+    #[command(flatten)]
+    pub(crate) selection: Selection,
+    /// One JSON document on stdout, stable for scripts
+    #[arg(long)]
+    pub(crate) json: bool,
+    /// Only steps in this past window: 90, 15m, 12h, 7d, 2w
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub(crate) since: Option<Duration>,
+    /// Remove the statistics of the selected caches
+    #[arg(long, conflicts_with_all = ["json", "since"])]
+    pub(crate) reset: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct WhyArgs {
+    /// The cache (as named in the build script)
+    #[arg(value_name = "NAME")]
+    pub(crate) name: String,
+    /// Only the cache of this package
+    #[arg(short, long = "package", value_name = "PKG")]
+    pub(crate) package: Option<String>,
+    /// One JSON document on stdout, stable for scripts
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct GcArgs {
+    /// Trim to this size: 500MiB, 2GiB, 1.5G, or bytes
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub(crate) max_size: Option<u64>,
+    /// Report what would be removed, remove nothing
+    #[arg(long)]
+    pub(crate) dry_run: bool,
+    /// One JSON document on stdout, stable for scripts
+    #[arg(long)]
+    pub(crate) json: bool,
 }
 
 /// Which caches a command acts on.
@@ -140,6 +214,10 @@ pub(crate) struct RemoveArgs {
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
     pcache_core::conventions::parse_duration(text).map_err(|e| e.to_string())
+}
+
+fn parse_size(text: &str) -> Result<u64, String> {
+    pcache_core::conventions::parse_size(text).map_err(|e| e.to_string())
 }
 
 #[cfg(test)]

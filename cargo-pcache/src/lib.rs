@@ -6,6 +6,9 @@
 //! cargo pcache flush  [NAME…] [-p PKG]… [--expiry DURATION] [--dry-run]
 //! cargo pcache clear  [NAME…] [-p PKG]… [--dry-run]
 //! cargo pcache delete [NAME…] [-p PKG]… [--dry-run]
+//! cargo pcache stats  [NAME…] [-p PKG]… [--json] [--since DURATION] [--reset]
+//! cargo pcache why    NAME [-p PKG] [--json]
+//! cargo pcache gc     [--max-size SIZE] [--dry-run] [--json]
 //! common: --manifest-path PATH, --target-dir DIR, -q/--quiet, -v/--verbose, --color WHEN
 //! ```
 //!
@@ -154,14 +157,27 @@ fn execute(
     for warning in ctx.workspace.warnings.clone().iter().chain(&found.warnings) {
         ctx.warn(warning);
     }
+    let why_selection;
     let selection = match &args.command {
         Command::Ls(a) => &a.selection,
         Command::Flush(a) => &a.selection,
         Command::Clear(a) | Command::Delete(a) => &a.selection,
+        Command::Stats(a) => &a.selection,
+        Command::Why(a) => {
+            why_selection = cli::Selection {
+                names: vec![a.name.clone()],
+                packages: a.package.iter().cloned().collect(),
+            };
+            &why_selection
+        }
+        Command::Gc(_) => &cli::Selection::default(),
     };
     let selected = caches::select(found.caches, selection, &ctx.workspace)?;
     match &args.command {
         Command::Ls(a) => commands::ls::run(&mut ctx, a, selected),
+        Command::Stats(a) => commands::stats::run(&mut ctx, a, selected),
+        Command::Why(a) => commands::why::run(&mut ctx, a, selected),
+        Command::Gc(a) => commands::gc::run(&mut ctx, a, selected),
         Command::Flush(a) => {
             commands::remove::run(&mut ctx, Verb::Flush(a.expiry), selected, a.dry_run)
         }

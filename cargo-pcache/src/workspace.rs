@@ -21,6 +21,8 @@ pub(crate) struct Workspace {
     pub(crate) members: Option<BTreeMap<String, Option<Duration>>>,
     /// Problems with the workspace's pcache settings, to be reported.
     pub(crate) warnings: Vec<String>,
+    /// `[workspace.metadata.pcache] max-size`.
+    pub(crate) max_size: Option<u64>,
 }
 
 impl Workspace {
@@ -56,8 +58,11 @@ impl Workspace {
             }
         };
         let mut warnings = Vec::new();
+        let mut max_size = None;
         let (target_dir, build_dir, members) = match metadata {
             Some(m) => {
+                let root_manifest = m.workspace_root.join("Cargo.toml");
+                max_size = settings(&m.workspace_metadata, &root_manifest, &mut warnings).max_size;
                 let members = m
                     .workspace_packages()
                     .into_iter()
@@ -89,6 +94,7 @@ impl Workspace {
             target_dir,
             members,
             warnings,
+            max_size,
         })
     }
 
@@ -118,8 +124,9 @@ fn metadata_error(e: &cargo_metadata::Error) -> String {
     line.trim().trim_start_matches("error: ").to_owned()
 }
 
-/// `[package.metadata.pcache]`, as pcache-build reads it. A bad value is a
-/// warning naming the manifest, and the setting is left out, as in builds.
+/// `[package.metadata.pcache]` (or `[workspace.metadata.pcache]`), as
+/// pcache-build reads it. A bad value is a warning naming the manifest, and
+/// the setting is left out, as in builds.
 fn settings(
     metadata: &serde_json::Value,
     manifest: &cargo_metadata::camino::Utf8Path,
@@ -129,9 +136,7 @@ fn settings(
         return conventions::Settings::default();
     };
     serde_json::from_value(pcache.clone()).unwrap_or_else(|e| {
-        warnings.push(format!(
-            "ignoring [package.metadata.pcache] in `{manifest}`: {e}"
-        ));
+        warnings.push(format!("ignoring the pcache settings in `{manifest}`: {e}"));
         conventions::Settings::default()
     })
 }

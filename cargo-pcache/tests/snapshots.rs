@@ -141,3 +141,102 @@ fn warnings_about_bad_settings_name_the_manifest() {
         &["ls", "-p", "app", "--color", "never"]
     );
 }
+
+/// A cache with recorded outcomes, entries with key parts, and a last miss.
+fn insight_project() -> Project {
+    use pcache_core::record::{
+        CodeParts, EntryNotes, FileDigest, InputPart, KeyParts, LastMiss, MissReason, Outcome,
+        StepRecord,
+    };
+    let p = project();
+    let store = p.cache("app", "bindings", None, 0, Duration::ZERO);
+    let log = store.stats_log();
+    let ms = Duration::from_millis;
+    for record in [
+        StepRecord::new(Outcome::Miss(MissReason::NewKey), ms(2400), ms(2400)).bytes(0, 4096),
+        StepRecord::new(Outcome::Hit, ms(2400), ms(3)).bytes(4096, 0),
+        StepRecord::new(Outcome::Hit, ms(2400), ms(2)).bytes(4096, 0),
+        StepRecord::new(Outcome::Miss(MissReason::InputsChanged), ms(2500), ms(2500))
+            .bytes(0, 4100),
+        StepRecord::new(Outcome::Miss(MissReason::Disabled), ms(2450), ms(2450)),
+    ] {
+        log.append(&record).unwrap();
+    }
+    let parts = |header: u128, dep: &str| KeyParts {
+        format: pcache_core::FORMAT_VERSION,
+        entry_point: "files".into(),
+        type_name: "pcache_build::files::Tree".into(),
+        target: "x86_64-unknown-linux-gnu".into(),
+        code: Some(CodeParts {
+            digest: if dep == "0.72.0" { 1 } else { 2 },
+            sources: vec![FileDigest {
+                path: "build.rs".into(),
+                digest: 0x1234 << 96,
+            }],
+            build_deps: vec![("bindgen".into(), dep.into())],
+            env_digest: 0,
+        }),
+        inputs_digest: header,
+        inputs: vec![
+            InputPart::File {
+                path: "wrapper.h".into(),
+                digest: Some(header << 96),
+            },
+            InputPart::Env {
+                name: "API_TOKEN".into(),
+                value_digest: Some(0xabcd << 112),
+            },
+        ],
+    };
+    let stored = pcache_core::Key::new("stored").unwrap();
+    let notes = EntryNotes::new(vec![], Some(parts(0xaaaa, "0.72.0"))).encode();
+    store
+        .set_with_notes(&stored, &vec![0u8; 4000], ms(2400), &notes)
+        .unwrap();
+    let missed = pcache_core::Key::new("missed").unwrap();
+    let notes = EntryNotes::new(vec![], Some(parts(0xbbbb, "0.72.1"))).encode();
+    store
+        .set_with_notes(&missed, &vec![0u8; 4000], ms(2500), &notes)
+        .unwrap();
+    store
+        .set_last_miss(&LastMiss::new(
+            &missed,
+            MissReason::CodeChanged,
+            parts(0xbbbb, "0.72.1"),
+        ))
+        .unwrap();
+    p
+}
+
+#[test]
+fn stats_why_and_gc() {
+    let p = insight_project();
+    snap!("stats", &p, &["stats", "--color", "never"]);
+    snap!("stats_json", &p, &["stats", "--json", "bindings"]);
+    snap!("why", &p, &["why", "bindings", "--color", "never"]);
+    snap!("why_json", &p, &["why", "bindings", "--json"]);
+    snap!(
+        "why_never_missed",
+        &p,
+        &["why", "table", "--color", "never"]
+    );
+    snap!(
+        "gc_dry_run",
+        &p,
+        &[
+            "gc",
+            "--max-size",
+            "9KiB",
+            "--dry-run",
+            "-v",
+            "--color",
+            "never"
+        ]
+    );
+    snap!("stats_reset", &p, &["stats", "--reset", "bindings"]);
+    snap!(
+        "stats_after_reset",
+        &p,
+        &["stats", "bindings", "--color", "never"]
+    );
+}

@@ -19,6 +19,9 @@
 //! - `dir`: a `dir()` input of 200 files, 1 MiB in all;
 //! - `big`: a 64 MiB `Vec<u8>`.
 //!
+//! The small steps are measured again with `PCACHE_STATS=off`: the
+//! difference is what recording a step's outcome costs a hit.
+//!
 //! The large values are each set beside a `std::fs::read` of their entry
 //! file, timed in the same process right after the hit: the floor. It then
 //! repeats everything with `[profile.dev.build-override] opt-level = 3`.
@@ -43,13 +46,14 @@ fn main() {
         ("opt-level 0 (default)", None),
         ("build-override opt-level 3", Some("3")),
     ] {
-        let run = |rerun: usize, reads: &str| -> String {
+        let run = |rerun: usize, reads: &str, stats: &str| -> String {
             let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
             cmd.args(["build", "-p", "hitprobe", "-vv"])
                 .current_dir(root.path())
                 .env("CARGO_TARGET_DIR", &target)
                 .env("HITPROBE_RERUN", rerun.to_string())
                 .env("HITPROBE_READ", reads)
+                .env("PCACHE_STATS", stats)
                 .env_remove("PCACHE")
                 .env_remove("PCACHE_DIR");
             if let Some(opt) = opt {
@@ -64,12 +68,21 @@ fn main() {
         };
         // Compile and fill the caches, then wait out the racy window in
         // which an entry is verified on every read.
-        run(0, "");
+        run(0, "", "on");
         std::thread::sleep(Duration::from_secs(3));
         let reads = entry_files(&target.join("pcache/hitprobe"));
         let mut times: BTreeMap<&str, Vec<Duration>> = BTreeMap::new();
         for i in 1..=RERUNS {
-            let output = run(i, &reads);
+            // The same hits without recording statistics, interleaved so
+            // that both see the same machine: the cost of recording.
+            let output = run(RERUNS + i, &reads, "off");
+            for (step, key) in [("probe", "probe, no stats"), ("plain", "plain, no stats")] {
+                times
+                    .entry(key)
+                    .or_default()
+                    .push(step_time(&output, &format!("hit {step}")));
+            }
+            let output = run(i, &reads, "on");
             for step in [
                 "probe",
                 "plain",
@@ -109,6 +122,14 @@ fn main() {
         for (name, what) in [
             ("probe", "first step, small value (whole hit path)"),
             ("plain", "later step, small value"),
+            (
+                "plain, no stats",
+                "later step, small value, PCACHE_STATS=off",
+            ),
+            (
+                "probe, no stats",
+                "first step, small value, PCACHE_STATS=off",
+            ),
             (
                 "directives",
                 "later step, small value, 20 directives replayed",

@@ -15,7 +15,8 @@ use crate::capture::{Recorded, Recorder};
 use crate::env::Mode;
 use crate::files::{self, GeneratedFiles, Tree};
 use crate::iter::CachedIter;
-use crate::notes::StepNotes;
+use crate::notes;
+use crate::parts;
 use crate::step::{self, Expiry, Options, Step, Summary};
 
 /// A named cache with options: the builder behind [`cached`](crate::cached)
@@ -124,7 +125,7 @@ impl Cache {
         T: Serialize + DeserializeOwned,
         F: FnOnce(&Recorder) -> Result<T, E>,
     {
-        let inputs = pcache_core::canonical_bytes(&inputs);
+        let inputs = parts::inputs(&inputs);
         let (step, prepared) = Step::start(self.options(), entry_point, type_name::<T>(), inputs);
         let Some(prepared) = prepared else {
             return step.uncached(|| compute(&Recorder::idle()));
@@ -138,7 +139,7 @@ impl Cache {
         let replay = RefCell::new(Vec::new());
         let fetched = prepared.store.try_get_or_compute_with(
             &prepared.key,
-            &|notes| match StepNotes::replay_lines(notes, &places) {
+            &|notes| match notes::replay_lines(notes, &places) {
                 Some(lines) => {
                     *replay.borrow_mut() = lines;
                     true
@@ -148,7 +149,7 @@ impl Cache {
             || {
                 let recorder = Recorder::start(places.clone());
                 let value = compute(&recorder);
-                recorded = recorder.finish();
+                recorded = recorder.finish(Some(prepared.parts()));
                 let value = value?;
                 Ok(match &mut recorded {
                     Recorded::Store(notes) => Computed::new(value, std::mem::take(notes)),
@@ -157,6 +158,7 @@ impl Cache {
             },
         )?;
         step.finish_fetched(
+            &prepared,
             Summary::of(&fetched),
             fetched.errors,
             &replay.into_inner(),
@@ -173,7 +175,7 @@ impl Cache {
         F: FnOnce() -> It,
         It: IntoIterator<Item = T>,
     {
-        let inputs = pcache_core::canonical_bytes(&inputs);
+        let inputs = parts::inputs(&inputs);
         let (step, prepared) = Step::start(self.options(), "iter", type_name::<T>(), inputs);
         CachedIter::start(step, prepared, produce)
     }

@@ -36,7 +36,9 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::notes::StepNotes;
+use pcache_core::record::KeyParts;
+
+use crate::notes;
 
 /// A directory a directive's paths are relative to, so that a hit in
 /// another profile, target directory or checkout names paths that exist
@@ -57,6 +59,18 @@ pub(crate) enum Place {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(transparent)]
 pub(crate) struct Directive(String);
+
+impl Directive {
+    /// The directive's stored form.
+    pub(crate) fn into_template(self) -> String {
+        self.0
+    }
+
+    /// A directive from its stored form (checked when rendered).
+    pub(crate) fn from_template(template: String) -> Directive {
+        Directive(template)
+    }
+}
 
 impl Place {
     fn code(self) -> char {
@@ -688,11 +702,13 @@ impl Recorder {
         }
     }
 
-    pub(crate) fn finish(self) -> Recorded {
+    /// Stops recording; the notes to store say what was captured and what
+    /// the key is made of (`parts`).
+    pub(crate) fn finish(self, parts: Option<KeyParts>) -> Recorded {
         match self.capture.map(|c| c.and_then(Capture::finish)) {
             None => Recorded::Failed,
             Some(Ok(captured)) if captured.error => Recorded::Failed,
-            Some(Ok(captured)) => Recorded::Store(StepNotes::from_captured(captured).encode()),
+            Some(Ok(captured)) => Recorded::Store(notes::encode(captured, parts)),
             Some(Err(e)) => Recorded::Unusable(e),
         }
     }

@@ -14,6 +14,10 @@ pub(crate) struct BuildEnv {
     pub(crate) target: Option<String>,
     pub(crate) pcache_dir: Option<OsString>,
     pub(crate) pcache: Option<String>,
+    /// `PCACHE_MAX_SIZE`.
+    pub(crate) max_size: Option<String>,
+    /// Whether steps record statistics (`PCACHE_STATS=off` says no).
+    pub(crate) stats: bool,
 }
 
 impl BuildEnv {
@@ -31,6 +35,8 @@ impl BuildEnv {
             target: text("TARGET"),
             pcache_dir: std::env::var_os("PCACHE_DIR"),
             pcache: text("PCACHE"),
+            max_size: text("PCACHE_MAX_SIZE").filter(|v| !v.trim().is_empty()),
+            stats: Mode::parse(text("PCACHE_STATS").as_deref()) != Ok(Mode::Off),
         }
     }
 }

@@ -14,21 +14,23 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use xxhash_rust::xxh3::Xxh3;
+use pcache_core::record::{CodeParts, FileDigest};
+use xxhash_rust::xxh3::{Xxh3, xxh3_128};
 
 use crate::manifest::Manifest;
 
-/// Computes the identity; problems (unreadable files) are returned to be
-/// reported, and leave the identity computed from what could be read.
+/// Computes the identity, in parts; problems (unreadable files) are
+/// returned to be reported, and leave the identity computed from what could
+/// be read.
 pub(crate) fn code_identity(
     exe: Option<&Path>,
     manifest_dir: Option<&Path>,
     manifest: &Manifest,
-) -> (u128, Vec<String>) {
+) -> (CodeParts, Vec<String>) {
     let mut problems = Vec::new();
-    let mut hasher = Xxh3::new();
+    let mut parts = CodeParts::default();
     let mut sources = exe.and_then(dep_info_of).map(|(deps, env)| {
-        hasher.update(env.as_bytes());
+        parts.env_digest = xxh3_128(env.as_bytes());
         deps
     });
     if sources.as_ref().is_none_or(Vec::is_empty) {
@@ -47,37 +49,54 @@ pub(crate) fn code_identity(
         let shown = manifest_dir
             .and_then(|dir| path.strip_prefix(dir).ok())
             .unwrap_or(path);
-        hasher.update(shown.to_string_lossy().as_bytes());
-        match fs::read(path) {
-            Ok(bytes) => {
-                hasher.update(&(bytes.len() as u64).to_le_bytes());
-                hasher.update(&bytes);
-            }
+        let digest = match fs::read(path) {
+            Ok(bytes) => xxh3_128(&bytes),
             Err(e) => {
-                hasher.update(b"\0unreadable");
                 problems.push(format!(
                     "failed to read build-script source `{}`: {e}",
                     path.display()
                 ));
+                0
             }
-        }
+        };
+        parts.sources.push(FileDigest {
+            path: shown.to_string_lossy().into_owned(),
+            digest,
+        });
     }
     if !manifest.build_deps.is_empty() {
         if let Some(lock) = manifest_dir.and_then(find_lock_file) {
             match fs::read_to_string(&lock) {
                 Ok(text) => {
-                    for (name, version) in locked_versions(&text, &manifest.build_deps) {
-                        hasher.update(name.as_bytes());
-                        hasher.update(b"@");
-                        hasher.update(version.as_bytes());
-                        hasher.update(b"\n");
-                    }
+                    parts.build_deps = locked_versions(&text, &manifest.build_deps)
+                        .into_iter()
+                        .map(|(name, version)| (name.to_owned(), version.to_owned()))
+                        .collect();
                 }
                 Err(e) => problems.push(format!("failed to read `{}`: {e}", lock.display())),
             }
         }
     }
-    (hasher.digest128(), problems)
+    parts.digest = digest(&parts);
+    (parts, problems)
+}
+
+/// The identity's digest, over every part.
+fn digest(parts: &CodeParts) -> u128 {
+    let mut hasher = Xxh3::new();
+    hasher.update(&parts.env_digest.to_le_bytes());
+    for source in &parts.sources {
+        hasher.update(source.path.as_bytes());
+        hasher.update(b"\0");
+        hasher.update(&source.digest.to_le_bytes());
+    }
+    for (name, version) in &parts.build_deps {
+        hasher.update(name.as_bytes());
+        hasher.update(b"@");
+        hasher.update(version.as_bytes());
+        hasher.update(b"\n");
+    }
+    hasher.digest128()
 }
 
 /// Makes relative dep-info paths absolute. rustc writes them relative to
@@ -252,11 +271,16 @@ mod tests {
         let manifest = Manifest::default();
         let (a, problems) = code_identity(None, Some(dir.path()), &manifest);
         assert!(problems.is_empty());
+        assert_eq!(a.sources.len(), 1);
+        assert_eq!(a.sources[0].path, "build.rs");
         // Rewriting the same bytes (a touch) keeps the identity.
         fs::write(&build_rs, "fn main() {}").unwrap();
         assert_eq!(code_identity(None, Some(dir.path()), &manifest).0, a);
         fs::write(&build_rs, "fn main() { println!(); }").unwrap();
-        assert_ne!(code_identity(None, Some(dir.path()), &manifest).0, a);
+        assert_ne!(
+            code_identity(None, Some(dir.path()), &manifest).0.digest,
+            a.digest
+        );
     }
 
     #[test]
@@ -270,7 +294,11 @@ mod tests {
         let lock = |v: &str| format!("[[package]]\nname = \"cc\"\nversion = \"{v}\"\n");
         fs::write(dir.path().join("Cargo.lock"), lock("1.0.0")).unwrap();
         let (a, _) = code_identity(None, Some(dir.path()), &manifest);
+        assert_eq!(a.build_deps, [("cc".to_owned(), "1.0.0".to_owned())]);
         fs::write(dir.path().join("Cargo.lock"), lock("1.0.1")).unwrap();
-        assert_ne!(code_identity(None, Some(dir.path()), &manifest).0, a);
+        assert_ne!(
+            code_identity(None, Some(dir.path()), &manifest).0.digest,
+            a.digest
+        );
     }
 }

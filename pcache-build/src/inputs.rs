@@ -7,8 +7,11 @@ use std::path::{Path, PathBuf};
 use serde::{Serialize, Serializer};
 use xxhash_rust::xxh3::Xxh3;
 
+use pcache_core::record::{FileDigest, InputPart};
+
 use crate::digests::Memo;
 use crate::env::Mode;
+use crate::parts;
 use crate::report::{self, Problem};
 use crate::session::Session;
 
@@ -24,6 +27,8 @@ pub struct FileInput {
 pub struct DirInput {
     path: PathBuf,
     digest: u128,
+    /// Every file, with its digest: what `cargo pcache why` compares.
+    files: Vec<FileDigest>,
 }
 
 /// An environment variable's value as a key input; see [`env()`].
@@ -82,7 +87,8 @@ pub fn dir(path: impl AsRef<Path>) -> DirInput {
     report::emit(&format!("cargo:rerun-if-changed={}", path.display()));
     let mut hasher = Xxh3::new();
     let mut memo = Memo::load(memo_root().as_deref(), "dir", &path);
-    if let Err((at, e)) = hash_tree(&path, &path, &mut hasher, &mut memo) {
+    let mut files = Vec::new();
+    if let Err((at, e)) = hash_tree(&path, &path, &mut hasher, &mut memo, &mut files) {
         warn_input("dir", &at, &e);
         hasher.update(b"\0unreadable");
     }
@@ -90,6 +96,7 @@ pub fn dir(path: impl AsRef<Path>) -> DirInput {
     DirInput {
         path,
         digest: hasher.digest128(),
+        files,
     }
 }
 
@@ -128,6 +135,7 @@ fn hash_tree(
     dir: &Path,
     hasher: &mut Xxh3,
     memo: &mut Memo,
+    files: &mut Vec<FileDigest>,
 ) -> Result<(), (PathBuf, std::io::Error)> {
     let mut children: Vec<_> = fs::read_dir(dir)
         .and_then(|rd| rd.map(|e| e.map(|e| e.path())).collect::<Result<_, _>>())
@@ -139,36 +147,58 @@ fn hash_tree(
         hasher.update(rel.to_string_lossy().as_bytes());
         if meta.is_dir() {
             hasher.update(b"\0dir\0");
-            hash_tree(root, &child, hasher, memo)?;
+            hash_tree(root, &child, hasher, memo, files)?;
         } else if meta.file_type().is_symlink() {
             let target = fs::read_link(&child).map_err(|e| (child.clone(), e))?;
             hasher.update(b"\0link\0");
             hasher.update(target.to_string_lossy().as_bytes());
         } else {
+            let rel = rel.to_string_lossy().into_owned();
             let digest = memo
-                .digest(&rel.to_string_lossy(), &child, &meta)
+                .digest(&rel, &child, &meta)
                 .map_err(|e| (child.clone(), e))?;
             hasher.update(b"\0file\0");
             hasher.update(&digest.to_le_bytes());
+            files.push(FileDigest { path: rel, digest });
         }
     }
     Ok(())
 }
 
+// Each helper also tells the step it is among its inputs, so that a miss
+// can name it.
+
 impl Serialize for FileInput {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        parts::note_helper(InputPart::File {
+            path: self.path.display().to_string(),
+            digest: self.digest,
+        });
         ("file", self.digest).serialize(s)
     }
 }
 
 impl Serialize for DirInput {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        parts::note_helper(InputPart::Dir {
+            path: self.path.display().to_string(),
+            digest: self.digest,
+            files: self.files.clone(),
+        });
         ("dir", self.digest).serialize(s)
     }
 }
 
 impl Serialize for EnvInput {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        // The value may be a secret: only its digest leaves the key.
+        parts::note_helper(InputPart::Env {
+            name: self.name.clone(),
+            value_digest: self
+                .value
+                .as_deref()
+                .map(|v| xxhash_rust::xxh3::xxh3_128(v.as_bytes())),
+        });
         ("env", &self.name, &self.value).serialize(s)
     }
 }

@@ -3,14 +3,15 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use pcache_core::{StreamReader, StreamWriter};
+use pcache_core::record::KeyParts;
+use pcache_core::{Lookup, StreamReader, StreamWriter};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use xxhash_rust::xxh3::Xxh3;
 
 use crate::capture::{Places, Recorded, Recorder};
 use crate::env::Mode;
-use crate::notes::StepNotes;
+use crate::notes;
 use crate::report::{self, Outcome, Problem};
 use crate::step::{self, Prepared, Step};
 
@@ -57,8 +58,9 @@ where
 enum State<T, F, I> {
     /// Reading a stored entry.
     Hit(Box<Hit<T, F>>),
-    /// A miss: passing items through and recording them.
-    Recording(Recording<T, I>),
+    /// A miss: passing items through and recording them. Boxed, like a
+    /// hit: both dwarf the other states.
+    Recording(Box<Recording<T, I>>),
     /// `PCACHE=verify` with a stored entry: passing fresh items through and
     /// comparing their digest with the stored items' at the end.
     Verifying(Verifying<I>),
@@ -98,6 +100,8 @@ struct Recording<T, I> {
     writer: Option<Box<StreamWriter>>,
     /// Captures the producer's directives; paused between batches.
     recorder: Recorder,
+    /// The key's parts, stored in the entry's notes.
+    parts: Option<KeyParts>,
     /// Items produced and recorded, not yet yielded.
     produced: VecDeque<T>,
     /// Items the caller has taken.
@@ -166,7 +170,8 @@ impl<T: Serialize, I: Iterator<Item = T>> Recording<T, I> {
         }
         let computed = self.busy;
         let writer = self.writer.take();
-        let stored = match std::mem::replace(&mut self.recorder, Recorder::idle()).finish() {
+        let recorder = std::mem::replace(&mut self.recorder, Recorder::idle());
+        let stored = match recorder.finish(self.parts.take()) {
             Recorded::Store(notes) => writer.map(|w| w.commit_with_notes(computed, &notes)),
             Recorded::Failed => None,
             Recorded::Unusable(e) => {
@@ -257,8 +262,9 @@ where
         let places = step.places(None);
         let state = match prepared {
             None => State::Passing(Passing::new(produce, step.mode() == Mode::Off)),
-            Some(prepared) => match prepared.store.stream_reader::<T>(&prepared.key) {
-                Ok(Some(reader)) if step.mode() == Mode::Verify => {
+            Some(prepared) => match prepared.store.lookup_stream::<T>(&prepared.key) {
+                Ok(Lookup::Found(reader)) if step.mode() == Mode::Verify => {
+                    step.missed(&prepared, false, false);
                     let stored_bytes = reader.info().size_bytes;
                     match stream_digest(reader) {
                         Ok(stored) => {
@@ -277,7 +283,7 @@ where
                         }
                     }
                 }
-                Ok(Some(reader)) if replay(&mut step, &prepared, &reader, &places) => {
+                Ok(Lookup::Found(reader)) if replay(&mut step, &prepared, &reader, &places) => {
                     State::Hit(Box::new(Hit {
                         reader,
                         decoded: VecDeque::with_capacity(BATCH),
@@ -288,9 +294,19 @@ where
                     }))
                 }
                 stored => {
-                    if let Err(e) = stored {
-                        step.warn(e);
-                    }
+                    let expired = matches!(stored, Ok(Lookup::Expired));
+                    // A stream that failed to replay was reported (and
+                    // removed) as corrupt by `replay`.
+                    let corrupt = match stored {
+                        Err(e) => {
+                            let corrupt = step::is_corruption(&e);
+                            step.warn(e);
+                            corrupt
+                        }
+                        Ok(Lookup::Found(_)) => true,
+                        Ok(_) => false,
+                    };
+                    step.missed(&prepared, expired, corrupt);
                     let writer = prepared
                         .store
                         .stream_writer(&prepared.key)
@@ -300,15 +316,16 @@ where
                     let mut recorder = Recorder::start(places);
                     let (inner, busy) = timed(produce);
                     recorder.pause();
-                    State::Recording(Recording {
+                    State::Recording(Box::new(Recording {
                         inner,
                         writer,
                         recorder,
+                        parts: Some(prepared.parts()),
                         produced: VecDeque::with_capacity(PRODUCED_AHEAD),
                         yielded: 0,
                         exhausted: false,
                         busy,
-                    })
+                    }))
                 }
             },
         };
@@ -372,7 +389,7 @@ fn replay<T>(
     reader: &StreamReader<T>,
     places: &Places,
 ) -> bool {
-    match StepNotes::replay_lines(reader.notes(), places) {
+    match notes::replay_lines(reader.notes(), places) {
         Some(lines) => {
             report::emit_all(&lines);
             true
@@ -455,9 +472,15 @@ where
                 let n = hit.decoded.len();
                 (lo.saturating_add(n), hi.and_then(|h| h.checked_add(n)))
             }
-            State::Recording(Recording { inner, .. })
-            | State::Verifying(Verifying { inner, .. })
-            | State::Passing(Passing { inner, .. }) => inner.size_hint(),
+            State::Recording(recording) => {
+                // Items produced ahead are still to come.
+                let (lo, hi) = recording.inner.size_hint();
+                let n = recording.produced.len();
+                (lo.saturating_add(n), hi.and_then(|h| h.checked_add(n)))
+            }
+            State::Verifying(Verifying { inner, .. }) | State::Passing(Passing { inner, .. }) => {
+                inner.size_hint()
+            }
             State::Done => (0, Some(0)),
         }
     }

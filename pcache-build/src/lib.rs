@@ -132,6 +132,12 @@
 //!   digests. For CI: it catches nondeterministic steps and inputs missing
 //!   from keys.
 //! - `PCACHE_DIR`: where caches live (see above).
+//! - `PCACHE_MAX_SIZE` (or `[workspace.metadata.pcache] max-size`): a size
+//!   cap for the whole pcache directory; a step that stores an entry trims
+//!   it to about 90% when it is over, keeping what saves the most time per
+//!   byte (`cargo pcache gc` does the same on demand).
+//! - `PCACHE_STATS=off`: record no statistics (every step otherwise records
+//!   its outcome for `cargo pcache stats` and `why`).
 //!
 //! # The cache never breaks a build
 //!
@@ -156,6 +162,7 @@ mod iter;
 mod locate;
 mod manifest;
 mod notes;
+mod parts;
 mod report;
 mod session;
 mod step;

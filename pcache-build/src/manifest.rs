@@ -1,7 +1,7 @@
 //! What the hit path needs from the package's `Cargo.toml`:
 //! `[package.metadata.pcache]` and the names of its build-dependencies.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use pcache_core::conventions;
@@ -93,6 +93,43 @@ impl Manifest {
     }
 }
 
+/// `[workspace.metadata.pcache] max-size` of the workspace `manifest_dir`
+/// belongs to: the nearest `Cargo.toml` above it (or its own) with a
+/// `[workspace]` table. `Err` names the manifest and the problem.
+pub(crate) fn workspace_max_size(manifest_dir: &Path) -> Result<Option<u64>, (PathBuf, String)> {
+    for dir in manifest_dir.ancestors() {
+        let path = dir.join("Cargo.toml");
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            continue;
+        };
+        // Only manifests that may declare a workspace are parsed.
+        if !text.contains("[workspace") {
+            continue;
+        }
+        let table: toml::Table = match text.parse() {
+            Ok(table) => table,
+            Err(e) => return Err((path, format!("failed to parse: {}", e.message()))),
+        };
+        let Some(workspace) = table.get("workspace") else {
+            continue;
+        };
+        let Some(settings) = workspace.get("metadata").and_then(|m| m.get("pcache")) else {
+            return Ok(None);
+        };
+        return settings
+            .clone()
+            .try_into::<conventions::Settings>()
+            .map(|s| s.max_size)
+            .map_err(|e| {
+                (
+                    path,
+                    format!("[workspace.metadata.pcache]: {}", e.message()),
+                )
+            });
+    }
+    Ok(None)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -129,5 +166,33 @@ mod tests {
         assert!(problems[0].contains("soon"), "{problems:?}");
         let (_, problems) = Manifest::parse("not toml [");
         assert_eq!(problems.len(), 1);
+    }
+}
+
+#[cfg(test)]
+mod workspace_tests {
+    use super::*;
+
+    #[test]
+    fn the_cap_is_read_from_the_enclosing_workspace() {
+        let ws = tempfile::tempdir().unwrap();
+        let pkg = ws.path().join("crates/a");
+        std::fs::create_dir_all(&pkg).unwrap();
+        std::fs::write(pkg.join("Cargo.toml"), "[package]\nname = \"a\"\n").unwrap();
+        assert_eq!(workspace_max_size(&pkg), Ok(None));
+        std::fs::write(
+            ws.path().join("Cargo.toml"),
+            "[workspace]\nmembers = [\"crates/*\"]\n[workspace.metadata.pcache]\nmax-size = \"500MiB\"\n",
+        )
+        .unwrap();
+        assert_eq!(workspace_max_size(&pkg), Ok(Some(500 << 20)));
+        std::fs::write(
+            ws.path().join("Cargo.toml"),
+            "[workspace]\n[workspace.metadata.pcache]\nmax-size = \"lots\"\n",
+        )
+        .unwrap();
+        let (path, e) = workspace_max_size(&pkg).unwrap_err();
+        assert_eq!(path, ws.path().join("Cargo.toml"));
+        assert!(e.contains("lots"), "{e}");
     }
 }

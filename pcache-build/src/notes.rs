@@ -1,41 +1,28 @@
-//! What a step stores beside its value in the entry's notes: the Cargo
-//! directives it printed. Named MessagePack fields, so later versions can
-//! add more and still read these.
+//! What a step stores beside its value in the entry's notes (pcache-core's
+//! `EntryNotes`): the Cargo directives it printed, and its key's parts for
+//! `cargo pcache why`.
 
-use serde::{Deserialize, Serialize};
+use pcache_core::record::{EntryNotes, KeyParts};
 
 use crate::capture::{self, Captured, Directive, Places};
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct StepNotes {
-    #[serde(default)]
-    pub(crate) directives: Vec<Directive>,
+/// The notes of a step that printed `captured` and whose key is `parts`.
+pub(crate) fn encode(captured: Captured, parts: Option<KeyParts>) -> Vec<u8> {
+    let directives = captured
+        .directives
+        .into_iter()
+        .map(Directive::into_template)
+        .collect();
+    EntryNotes::new(directives, parts).encode()
 }
 
-impl StepNotes {
-    pub(crate) fn from_captured(captured: Captured) -> StepNotes {
-        StepNotes {
-            directives: captured.directives,
-        }
-    }
-
-    pub(crate) fn encode(&self) -> Vec<u8> {
-        // Plain data (strings and enums) always serializes.
-        rmp_serde::to_vec_named(self).expect("step notes serialize")
-    }
-
-    /// The notes in `bytes`; none at all is a step without directives.
-    pub(crate) fn decode(bytes: &[u8]) -> Option<StepNotes> {
-        if bytes.is_empty() {
-            return Some(StepNotes::default());
-        }
-        rmp_serde::from_slice(bytes).ok()
-    }
-
-    /// The directives as this run prints them, or `None` if the notes do
-    /// not decode or name a place this run lacks: such an entry cannot be
-    /// replayed faithfully and must be a miss.
-    pub(crate) fn replay_lines(bytes: &[u8], places: &Places) -> Option<Vec<String>> {
-        capture::replay(places, &StepNotes::decode(bytes)?.directives).ok()
-    }
+/// The directives as this run prints them, or `None` if the notes do not
+/// decode or name a place this run lacks: such an entry cannot be replayed
+/// faithfully and must be a miss.
+pub(crate) fn replay_lines(bytes: &[u8], places: &Places) -> Option<Vec<String>> {
+    let directives: Vec<Directive> = EntryNotes::directives(bytes)?
+        .into_iter()
+        .map(Directive::from_template)
+        .collect();
+    capture::replay(places, &directives).ok()
 }

@@ -7,13 +7,14 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, OnceLock};
 
-use pcache_core::CacheMeta;
+use pcache_core::record::CodeParts;
+use pcache_core::{CacheMeta, conventions};
 
 use crate::env::{BuildEnv, Mode};
 use crate::identity;
 use crate::locate;
-use crate::manifest::Manifest;
-use crate::report::Problem;
+use crate::manifest::{self, Manifest};
+use crate::report::{self, Problem};
 
 #[derive(Debug)]
 pub(crate) struct Session {
@@ -24,7 +25,9 @@ pub(crate) struct Session {
     /// Problems found while setting up, reported with the first step.
     setup_problems: Vec<Problem>,
     setup_reported: AtomicBool,
-    identity: OnceLock<(u128, Vec<Problem>)>,
+    identity: OnceLock<(CodeParts, Vec<Problem>)>,
+    /// The size cap and the problem met reading it, once asked for.
+    max_size: OnceLock<(Option<u64>, Option<Problem>)>,
     /// Cache directories whose `cache.toml` this process has written or
     /// checked, with what it says.
     metas_written: Mutex<HashSet<(PathBuf, CacheMeta)>>,
@@ -71,6 +74,7 @@ impl Session {
             setup_problems,
             setup_reported: AtomicBool::new(false),
             identity: OnceLock::new(),
+            max_size: OnceLock::new(),
             metas_written: Mutex::new(HashSet::new()),
         }
     }
@@ -93,9 +97,45 @@ impl Session {
         }
     }
 
+    /// The size cap of the pcache directory: `PCACHE_MAX_SIZE`, else the
+    /// workspace's `[workspace.metadata.pcache] max-size`. Read once, and
+    /// only after a store (never on the hit path). A bad value is reported
+    /// once, as a warning of its own.
+    pub(crate) fn max_size(&self) -> Option<u64> {
+        let (cap, problem) = self.max_size.get_or_init(|| match &self.env.max_size {
+            Some(text) => match conventions::parse_size(text) {
+                Ok(bytes) => (Some(bytes), None),
+                Err(e) => (
+                    None,
+                    Some(Problem::new(format!("PCACHE_MAX_SIZE: {e}"), None)),
+                ),
+            },
+            None => match self
+                .env
+                .manifest_dir
+                .as_deref()
+                .map(manifest::workspace_max_size)
+            {
+                Some(Ok(cap)) => (cap, None),
+                Some(Err((path, e))) => (None, Some(Problem::new(e, Some(path)))),
+                None => (None, None),
+            },
+        });
+        if let Some(problem) = problem {
+            static REPORTED: AtomicBool = AtomicBool::new(false);
+            if !REPORTED.swap(true, Ordering::Relaxed) {
+                report::emit(&report::warning_line(
+                    "size cap",
+                    std::slice::from_ref(problem),
+                ));
+            }
+        }
+        *cap
+    }
+
     /// The code identity and the problems met computing it (reported by the
     /// first step that asks).
-    pub(crate) fn code_identity(&self) -> (u128, Vec<Problem>) {
+    pub(crate) fn code_identity(&self) -> (&CodeParts, Vec<Problem>) {
         let mut first = false;
         let (digest, problems) = self.identity.get_or_init(|| {
             first = true;
@@ -113,6 +153,6 @@ impl Session {
                     .collect(),
             )
         });
-        (*digest, if first { problems.clone() } else { Vec::new() })
+        (digest, if first { problems.clone() } else { Vec::new() })
     }
 }

@@ -4,19 +4,46 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use pcache_core::{CacheMeta, Key, KeyError, Store, conventions};
+use pcache_core::record::{
+    self, CodeParts, InputPart, KeyParts, LastMiss, MissReason, StatsLog, StepRecord,
+};
+use pcache_core::{CacheMeta, Key, KeyError, Store, conventions, gc};
 use serde::Serialize;
+use xxhash_rust::xxh3::xxh3_128;
 
 use crate::capture::{Place, Places, Recorded};
 use crate::env::Mode;
+use crate::parts;
 use crate::report::{self, Outcome, Problem};
 use crate::session::Session;
 
-/// Where a step's value lives.
+/// Where a step's value lives, and what its key is made of.
 #[derive(Debug)]
 pub(crate) struct Prepared {
     pub(crate) store: Store,
     pub(crate) key: Key,
+    entry_point: &'static str,
+    type_name: &'static str,
+    target: String,
+    code: Option<&'static CodeParts>,
+    inputs: Vec<u8>,
+    helpers: Vec<InputPart>,
+}
+
+impl Prepared {
+    /// The key's parts, for a stored entry's notes and the last miss (only
+    /// worked out on a miss).
+    pub(crate) fn parts(&self) -> KeyParts {
+        KeyParts {
+            format: pcache_core::FORMAT_VERSION,
+            entry_point: self.entry_point.to_owned(),
+            type_name: self.type_name.to_owned(),
+            target: self.target.clone(),
+            code: self.code.cloned(),
+            inputs_digest: xxh3_128(&self.inputs),
+            inputs: parts::input_parts(&self.inputs, &self.helpers),
+        }
+    }
 }
 
 /// A step in progress. Reports its warnings (one line) and outcome when
@@ -28,6 +55,10 @@ pub(crate) struct Step {
     problems: Vec<Problem>,
     started: Instant,
     finished: bool,
+    /// Where the step's outcome is recorded (its cache's statistics).
+    stats: Option<StatsLog>,
+    /// Why it missed, once known.
+    miss: Option<MissReason>,
 }
 
 /// How long values live in a cache.
@@ -85,6 +116,7 @@ pub(crate) fn material_key(
 pub(crate) struct Summary {
     hit: bool,
     waited: bool,
+    expired: bool,
     size_bytes: Option<u64>,
     compute_time: Duration,
 }
@@ -94,10 +126,19 @@ impl Summary {
         Summary {
             hit: fetched.hit,
             waited: fetched.waited,
+            expired: fetched.expired,
             size_bytes: fetched.size_bytes,
             compute_time: fetched.compute_time,
         }
     }
+}
+
+/// Whether a cache error means the stored entry was unusable.
+pub(crate) fn is_corruption(e: &pcache_core::Error) -> bool {
+    matches!(
+        e,
+        pcache_core::Error::Corrupt { .. } | pcache_core::Error::Decode { .. }
+    )
 }
 
 impl Step {
@@ -108,13 +149,15 @@ impl Step {
         options: Options<'_>,
         entry_point: &'static str,
         type_name: &'static str,
-        inputs: Result<Vec<u8>, KeyError>,
+        inputs: parts::Inputs,
     ) -> (Step, Option<Prepared>) {
         let mut step = Step {
             name: options.name.to_owned(),
             problems: Vec::new(),
             started: Instant::now(),
             finished: false,
+            stats: None,
+            miss: None,
         };
         let prepared = step.prepare(options, entry_point, type_name, inputs);
         (step, prepared)
@@ -141,15 +184,27 @@ impl Step {
         options: Options<'_>,
         entry_point: &'static str,
         type_name: &'static str,
-        inputs: Result<Vec<u8>, KeyError>,
+        inputs: parts::Inputs,
     ) -> Option<Prepared> {
         let session = Session::get();
         self.problems
             .extend_from_slice(session.take_setup_problems());
+        let package = session.env.package.as_deref().unwrap_or("_");
+        let dir = session
+            .root
+            .as_ref()
+            .ok()
+            .map(|root| conventions::cache_dir(root, package, options.name));
         if session.mode == Mode::Off {
+            // Disabled steps are still counted, in caches that exist: off
+            // means no directory is made and no entry read or written.
+            self.stats = dir
+                .filter(|d| d.is_dir() && session.env.stats)
+                .map(|d| Store::at(d).stats_log());
+            self.miss = Some(MissReason::Disabled);
             return None;
         }
-        let inputs = match inputs {
+        let bytes = match inputs.bytes {
             Ok(bytes) => bytes,
             Err(e) => {
                 self.warn(Problem::new(
@@ -159,26 +214,29 @@ impl Step {
                 return None;
             }
         };
-        let root = match &session.root {
-            Ok(root) => root,
-            Err(e) => {
+        let dir = match (dir, &session.root) {
+            (Some(dir), _) => dir,
+            (None, Err(e)) => {
                 self.warn(Problem::new(format!("cannot locate the cache: {e}"), None));
                 return None;
             }
+            (None, Ok(_)) => return None,
         };
-        let package = session.env.package.as_deref().unwrap_or("_");
         let expiry = match options.expiry {
             Expiry::FromManifest => session.manifest.expiry,
             Expiry::Never => None,
             Expiry::After(d) => Some(d),
         };
-        let store = match Store::open(conventions::cache_dir(root, package, options.name)) {
+        let store = match Store::open(dir) {
             Ok(store) => store.with_expiry(expiry).with_use_recording(true),
             Err(e) => {
                 self.warn(e);
                 return None;
             }
         };
+        if session.env.stats {
+            self.stats = Some(store.stats_log());
+        }
         // A read-only cache can still serve hits: a failed metadata write is
         // only a warning.
         let meta = CacheMeta::new(options.name).package(package).expiry(expiry);
@@ -190,18 +248,53 @@ impl Step {
         let code = if options.code_independent {
             None
         } else {
-            let (digest, problems) = session.code_identity();
+            let (parts, problems) = session.code_identity();
             self.problems.extend(problems);
-            Some(digest)
+            Some(parts)
         };
         let target = session.env.target.as_deref().unwrap_or("");
-        match material_key(entry_point, options.name, type_name, target, code, &inputs) {
-            Ok(key) => Some(Prepared { store, key }),
+        let digest = code.map(|c| c.digest);
+        match material_key(entry_point, options.name, type_name, target, digest, &bytes) {
+            Ok(key) => Some(Prepared {
+                store,
+                key,
+                entry_point,
+                type_name,
+                target: target.to_owned(),
+                code,
+                inputs: bytes,
+                helpers: inputs.helpers,
+            }),
             Err(e) => {
                 self.warn(pcache_core::Error::from(e));
                 None
             }
         }
+    }
+
+    /// Notes why the step missed — its entry expired, was corrupt or
+    /// evicted, or its key differs from the last miss's in its code or its
+    /// inputs — and records the miss for `cargo pcache why`.
+    pub(crate) fn missed(&mut self, prepared: &Prepared, expired: bool, corrupt: bool) {
+        let parts = prepared.parts();
+        let reason = if self.mode() == Mode::Verify {
+            MissReason::Verify
+        } else if expired {
+            MissReason::Expired
+        } else if corrupt {
+            MissReason::Corrupt
+        } else if prepared.store.was_evicted(&prepared.key) {
+            MissReason::Evicted
+        } else {
+            let previous = prepared.store.last_miss().ok().flatten();
+            parts::miss_reason(&parts, previous.as_ref().map(|m| &m.parts))
+        };
+        prepared.store.forget_evicted(&prepared.key);
+        // Only `why` depends on it.
+        let _ = prepared
+            .store
+            .set_last_miss(&LastMiss::new(&prepared.key, reason, parts));
+        self.miss = Some(reason);
     }
 
     /// Computes without the cache and reports it.
@@ -236,11 +329,15 @@ impl Step {
     /// problems and the outcome.
     pub(crate) fn finish_fetched(
         mut self,
+        prepared: &Prepared,
         fetched: Summary,
         errors: Vec<pcache_core::Error>,
         replay: &[String],
         recorded: Recorded,
     ) {
+        if !fetched.hit && !matches!(recorded, Recorded::Failed) {
+            self.missed(prepared, fetched.expired, errors.iter().any(is_corruption));
+        }
         self.problems.extend(errors.into_iter().map(Problem::from));
         if fetched.hit {
             report::emit_all(replay);
@@ -263,11 +360,65 @@ impl Step {
         self.finish(outcome);
     }
 
-    /// Reports the outcome and, on one line, any problems.
+    /// Records the outcome, keeps the pcache directory under its size cap
+    /// after a store, and reports the outcome and, on one line, any
+    /// problems.
     pub(crate) fn finish(mut self, outcome: Outcome) {
+        let record = match outcome {
+            Outcome::Hit {
+                size_bytes,
+                elapsed,
+                saved,
+                ..
+            } => StepRecord::new(record::Outcome::Hit, saved, elapsed).bytes(size_bytes, 0),
+            Outcome::Miss {
+                stored_bytes,
+                computed,
+            } => {
+                if let Some(stored) = stored_bytes {
+                    self.trim(stored);
+                }
+                self.miss_record(computed)
+                    .bytes(0, stored_bytes.unwrap_or(0))
+            }
+            Outcome::Verified { computed, .. } | Outcome::Off { computed } => {
+                self.miss_record(computed)
+            }
+            Outcome::Abandoned { .. } => self.miss_record(self.elapsed()),
+        };
+        if let Some(stats) = &self.stats {
+            if let Err(e) = stats.append(&record) {
+                self.warn(e);
+            }
+        }
         self.flush_problems();
         report::emit(&report::step_line(&self.name, outcome));
         self.finished = true;
+    }
+
+    fn miss_record(&self, computed: Duration) -> StepRecord {
+        let reason = self.miss.unwrap_or(MissReason::NewKey);
+        StepRecord::new(record::Outcome::Miss(reason), computed, self.elapsed())
+    }
+
+    /// After storing `stored` bytes: trims the pcache directory if that took
+    /// it over the size cap (and no other build is trimming it).
+    fn trim(&mut self, stored: u64) {
+        let session = Session::get();
+        let (Some(cap), Ok(root)) = (session.max_size(), &session.root) else {
+            return;
+        };
+        match gc::after_store(root, stored, cap) {
+            Ok(Some(trimmed)) => report::emit(&format!(
+                "pcache: trimmed {}: removed {} entries ({}) to stay under {}",
+                root.display(),
+                trimmed.removed.entries,
+                conventions::format_size(trimmed.removed.bytes),
+                conventions::format_size(cap)
+            )),
+            Ok(None) => {}
+            Err(e) => self.warn(e),
+        }
     }
 
     fn flush_problems(&mut self) {
@@ -305,6 +456,7 @@ pub(crate) fn finish_verify(
             None
         }
     };
+    step.miss = Some(MissReason::Verify);
     let Some(stored) = stored else {
         let stored_bytes = stored_bytes.and_then(|r| r.map_err(|e| step.warn(e)).ok());
         step.finish(Outcome::Miss {

@@ -8,6 +8,7 @@ use serde::de::DeserializeOwned;
 use crate::error::Error;
 use crate::get::Found;
 use crate::lock::{self, Acquired};
+use crate::store::Lookup;
 use crate::{Key, Store};
 
 /// The result of [`Store::get_or_compute`]: the value, where it came from,
@@ -31,6 +32,9 @@ pub struct Fetched<T> {
     pub errors: Vec<Error>,
     /// The entry's notes: stored ones on a hit, the computation's on a miss.
     pub notes: Vec<u8>,
+    /// On a miss, whether a stored entry was found past its expiry (and
+    /// removed).
+    pub expired: bool,
 }
 
 impl<T> Fetched<T> {
@@ -43,6 +47,7 @@ impl<T> Fetched<T> {
             compute_time: found.info.compute_time,
             errors,
             notes: found.notes,
+            expired: false,
         }
     }
 }
@@ -179,17 +184,19 @@ impl Store {
         F: FnOnce() -> Result<Computed<T>, E>,
     {
         let mut errors = Vec::new();
+        let mut expired = false;
         match self.lookup_accepted::<T>(key, accept) {
-            Ok(Some(found)) => return Ok(Fetched::hit(found, false, errors)),
-            Ok(None) => {}
+            Ok(Lookup::Found(found)) => return Ok(Fetched::hit(found, false, errors)),
+            Ok(Lookup::Expired) => expired = true,
+            Ok(Lookup::Absent) => {}
             Err(e) => errors.push(e),
         }
         let lock = self.lock_key(key, &mut errors);
         if lock.as_ref().is_some_and(Acquired::waited) {
             // Whoever held the lock has probably stored the value.
             match self.lookup_accepted::<T>(key, accept) {
-                Ok(Some(found)) => return Ok(Fetched::hit(found, true, errors)),
-                Ok(None) => {}
+                Ok(Lookup::Found(found)) => return Ok(Fetched::hit(found, true, errors)),
+                Ok(Lookup::Absent | Lookup::Expired) => {}
                 Err(e) => errors.push(e),
             }
         }
@@ -216,6 +223,7 @@ impl Store {
             compute_time,
             errors,
             notes: computed.notes,
+            expired,
         })
     }
 
@@ -225,9 +233,9 @@ impl Store {
         &self,
         key: &Key,
         accept: &dyn Fn(&[u8]) -> bool,
-    ) -> crate::Result<Option<Found<T>>> {
+    ) -> crate::Result<Lookup<Found<T>>> {
         match self.lookup::<T>(key)? {
-            Some(found) if !accept(&found.notes) => Err(self.reject(found.info)),
+            Lookup::Found(found) if !accept(&found.notes) => Err(self.reject(found.info)),
             found => Ok(found),
         }
     }

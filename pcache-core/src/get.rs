@@ -15,7 +15,7 @@ use crate::bytes::{self, Single};
 use crate::entry::{self, HEADER_LEN, Header, Kind};
 use crate::error::{Corruption, Error, IoResultExt, Result};
 use crate::seen::{Seen, Stamp, TRUST_MIN_BYTES};
-use crate::store::EntryInfo;
+use crate::store::{EntryInfo, Lookup};
 use crate::{Key, Store};
 
 /// Byte and text values up to this size are read in one go and copied out
@@ -107,16 +107,17 @@ impl Store {
     /// so callers may treat these as a miss (after warning). [`Error::Io`]
     /// when the file cannot be read.
     pub fn get<T: DeserializeOwned>(&self, key: &Key) -> Result<Option<T>> {
-        Ok(self.lookup(key)?.map(|found| found.value))
+        Ok(self.lookup(key)?.found().map(|found| found.value))
     }
 
     /// Like [`get`](Store::get), also returning the entry's header facts
     /// and notes.
-    pub(crate) fn lookup<T: DeserializeOwned>(&self, key: &Key) -> Result<Option<Found<T>>> {
-        match self.read_raw(key, Want::of::<T>())? {
-            Some(raw) => decode(raw).map(Some),
-            None => Ok(None),
-        }
+    pub(crate) fn lookup<T: DeserializeOwned>(&self, key: &Key) -> Result<Lookup<Found<T>>> {
+        Ok(match self.read_raw(key, Want::of::<T>())? {
+            Lookup::Found(raw) => Lookup::Found(decode(raw)?),
+            Lookup::Absent => Lookup::Absent,
+            Lookup::Expired => Lookup::Expired,
+        })
     }
 
     /// Opens, checks and reads `key`'s entry: everything but the decode.
@@ -124,10 +125,10 @@ impl Store {
     /// A large entry whose identity matches its `.seen` record was verified
     /// before, as this very version of the file, and is read without
     /// checksumming its payload again (see the `seen` module).
-    pub(crate) fn read_raw(&self, key: &Key, want: Want) -> Result<Option<Raw>> {
+    pub(crate) fn read_raw(&self, key: &Key, want: Want) -> Result<Lookup<Raw>> {
         let path = self.entry_path(key);
         let (mut file, len, stamp) = match open(&path)? {
-            Opened::Missing => return Ok(None),
+            Opened::Missing => return Ok(Lookup::Absent),
             Opened::NotAFile => return Err(discard(&path, None, Corruption::NotAFile)),
             Opened::File { file, len, stamp } => (file, len, stamp),
         };
@@ -142,7 +143,7 @@ impl Store {
         };
         let read = match read {
             Ok(Some(read)) => read,
-            Ok(None) => return Ok(None),
+            Ok(None) => return Ok(Lookup::Expired),
             Err(Check::Io(e)) => return Err(e),
             Err(Check::Corrupt(reason)) => return Err(discard(&path, Some(&file), reason)),
         };
@@ -160,7 +161,7 @@ impl Store {
         if self.records_use() {
             seen.touch(now);
         }
-        Ok(Some(Raw {
+        Ok(Lookup::Found(Raw {
             info: self.info(*key, path, len, &read.header, None),
             body: read.body,
             notes: read.notes,

@@ -16,6 +16,9 @@ use crate::Key;
 
 /// The metadata file's name.
 pub(crate) const META_FILE: &str = "cache.toml";
+/// The cache's own files besides `cache.toml`: statistics and records (see
+/// the `record` module).
+const OWN_FILES: [&str; 4] = ["stats.log", "stats.sum", "last-miss", "evicted"];
 const LOCK_SUFFIX: &str = ".lock";
 const SEEN_SUFFIX: &str = ".seen";
 const TEMP_PREFIX: &str = ".tmp.";
@@ -27,7 +30,8 @@ pub(crate) enum FileKind {
     Lock(Key),
     Seen(Key),
     Temp,
-    Meta,
+    /// `cache.toml` and the records of the `record` module.
+    Own,
     Foreign,
 }
 
@@ -61,6 +65,12 @@ impl Layout {
         self.dir.join(META_FILE)
     }
 
+    /// One of the cache's own files (see `OWN_FILES`).
+    pub(crate) fn own(&self, name: &str) -> PathBuf {
+        debug_assert!(OWN_FILES.contains(&name), "{name}");
+        self.dir.join(name)
+    }
+
     /// A fresh temporary path for a write of `stem`. Unique within this
     /// process; the pid separates processes, and a clash with a file left by
     /// a dead process of the same pid is caught by `create_new`.
@@ -72,8 +82,8 @@ impl Layout {
     }
 
     pub(crate) fn classify(name: &str) -> FileKind {
-        if name == META_FILE {
-            FileKind::Meta
+        if name == META_FILE || OWN_FILES.contains(&name) {
+            FileKind::Own
         } else if name.starts_with(TEMP_PREFIX) {
             FileKind::Temp
         } else if let Some(stem) = name.strip_suffix(LOCK_SUFFIX) {
@@ -108,7 +118,11 @@ mod tests {
             FileKind::Seen(key)
         );
         assert_eq!(Layout::classify(&name(layout.temp("x"))), FileKind::Temp);
-        assert_eq!(Layout::classify(&name(layout.meta())), FileKind::Meta);
+        assert_eq!(Layout::classify(&name(layout.meta())), FileKind::Own);
+        assert_eq!(
+            Layout::classify(&name(layout.own("stats.log"))),
+            FileKind::Own
+        );
         assert_eq!(Layout::classify("notes.txt"), FileKind::Foreign);
     }
 }

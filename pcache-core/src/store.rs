@@ -70,6 +70,36 @@ pub struct EntryInfo {
     pub last_used: Option<SystemTime>,
 }
 
+/// What looking up an entry found.
+#[derive(Debug)]
+pub enum Lookup<T> {
+    /// The entry, checked.
+    Found(T),
+    /// No entry.
+    Absent,
+    /// An entry past the store's expiry: it has been removed.
+    Expired,
+}
+
+impl<T> Lookup<T> {
+    /// The entry, if one was found.
+    pub fn found(self) -> Option<T> {
+        match self {
+            Lookup::Found(t) => Some(t),
+            Lookup::Absent | Lookup::Expired => None,
+        }
+    }
+
+    /// Applies `f` to a found entry.
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Lookup<U> {
+        match self {
+            Lookup::Found(t) => Lookup::Found(f(t)),
+            Lookup::Absent => Lookup::Absent,
+            Lookup::Expired => Lookup::Expired,
+        }
+    }
+}
+
 impl Store {
     /// Opens the store in `dir`, creating the directory if it is missing.
     ///

@@ -28,7 +28,7 @@ use crate::entry::{HEADER_LEN, Header, Kind};
 use crate::error::{Corruption, Error, IoResultExt, Result};
 use crate::get::{self, Check, Opened};
 use crate::seen::{Seen, TRUST_MIN_BYTES};
-use crate::store::EntryInfo;
+use crate::store::{EntryInfo, Lookup};
 use crate::{Key, Store};
 
 /// Items are encoded into a buffer and written as a frame once it holds
@@ -98,16 +98,26 @@ impl Store {
     ///
     /// [`Error::Corrupt`] (the entry has been removed) or [`Error::Io`].
     pub fn stream_reader<T: DeserializeOwned>(&self, key: &Key) -> Result<Option<StreamReader<T>>> {
+        Ok(self.lookup_stream(key)?.found())
+    }
+
+    /// Like [`stream_reader`](Store::stream_reader), telling an absent entry
+    /// from an expired one.
+    ///
+    /// # Errors
+    ///
+    /// As [`stream_reader`](Store::stream_reader).
+    pub fn lookup_stream<T: DeserializeOwned>(&self, key: &Key) -> Result<Lookup<StreamReader<T>>> {
         Ok(self.open_stream(key)?.map(|frames| StreamReader {
             frames,
             _item: PhantomData,
         }))
     }
 
-    fn open_stream(&self, key: &Key) -> Result<Option<Frames>> {
+    fn open_stream(&self, key: &Key) -> Result<Lookup<Frames>> {
         let path = self.entry_path(key);
         let (mut file, len, stamp) = match get::open(&path)? {
-            Opened::Missing => return Ok(None),
+            Opened::Missing => return Ok(Lookup::Absent),
             Opened::NotAFile => return Err(get::discard(&path, None, Corruption::NotAFile)),
             Opened::File { file, len, stamp } => (file, len, stamp),
         };
@@ -127,8 +137,8 @@ impl Store {
             }
         }
         match opened {
-            Ok(None) => Ok(None),
-            Ok(Some((header, notes))) => Ok(Some(Frames {
+            Ok(None) => Ok(Lookup::Expired),
+            Ok(Some((header, notes))) => Ok(Lookup::Found(Frames {
                 info: self.info(*key, path, len, &header, None),
                 end: header.notes_offset(),
                 notes,

@@ -125,7 +125,7 @@ impl Store {
                     seen.insert(key, path);
                 }
                 FileKind::Temp => scan.temps.push(path),
-                FileKind::Meta => {}
+                FileKind::Own => {}
                 FileKind::Foreign => scan.foreign.push(path),
             }
         }

@@ -34,6 +34,10 @@ struct CacheRow {
     in_workspace: Option<bool>,
     oldest: Option<String>,
     newest: Option<String>,
+    /// The most recent read of any entry; `null` if none was recorded.
+    last_used: Option<String>,
+    /// Time saved by hits, from the cache's statistics.
+    saved_secs: f64,
     #[serde(skip_serializing_if = "Option::is_none")]
     entry_list: Option<Vec<EntryRow>>,
     #[serde(skip)]
@@ -42,6 +46,10 @@ struct CacheRow {
     oldest_time: Option<SystemTime>,
     #[serde(skip)]
     newest_time: Option<SystemTime>,
+    #[serde(skip)]
+    last_used_time: Option<SystemTime>,
+    #[serde(skip)]
+    saved: Duration,
 }
 
 #[derive(Serialize)]
@@ -52,6 +60,10 @@ struct EntryRow {
     modified: String,
     expired: bool,
     corrupt: Option<String>,
+    /// When the entry was last read; `null` if never (or not recorded).
+    last_used: Option<String>,
+    /// What computing it took: what a hit saves.
+    compute_secs: f64,
 }
 
 pub(crate) fn run(ctx: &mut Ctx<'_>, args: &LsArgs, caches: Vec<Cache>) -> Result<()> {
@@ -65,12 +77,14 @@ pub(crate) fn run(ctx: &mut Ctx<'_>, args: &LsArgs, caches: Vec<Cache>) -> Resul
                 continue;
             }
         };
+        let saved = super::stats::totals(ctx, &cache, None).saved;
         rows.push(summarize(
             ctx,
             cache,
             expiry.map(|d| d.as_secs()),
             entries,
             args.entries,
+            saved,
         ));
     }
     if args.json {
@@ -97,9 +111,11 @@ fn summarize(
     expiry_secs: Option<u64>,
     entries: Vec<EntryInfo>,
     with_entries: bool,
+    saved: Duration,
 ) -> CacheRow {
     let oldest_time = entries.iter().map(|e| e.created).min();
     let newest_time = entries.iter().map(|e| e.created).max();
+    let last_used_time = entries.iter().filter_map(|e| e.last_used).max();
     let entry_list = with_entries.then(|| {
         entries
             .iter()
@@ -110,6 +126,8 @@ fn summarize(
                 modified: output::rfc3339(e.created),
                 expired: e.expired,
                 corrupt: e.corrupt.as_ref().map(ToString::to_string),
+                last_used: e.last_used.map(output::rfc3339),
+                compute_secs: e.compute_time.as_secs_f64(),
             })
             .collect()
     });
@@ -124,10 +142,14 @@ fn summarize(
         expiry_secs,
         oldest: oldest_time.map(output::rfc3339),
         newest: newest_time.map(output::rfc3339),
+        last_used: last_used_time.map(output::rfc3339),
+        saved_secs: saved.as_secs_f64(),
         entry_list,
         entry_infos: if with_entries { entries } else { Vec::new() },
         oldest_time,
         newest_time,
+        last_used_time,
+        saved,
     }
 }
 
@@ -136,7 +158,8 @@ fn print_table(ctx: &mut Ctx<'_>, rows: &[CacheRow], with_entries: bool) -> Resu
     let style = ctx.style;
     let mut table: Vec<Vec<Cell>> = vec![
         [
-            "PACKAGE", "CACHE", "ENTRIES", "SIZE", "EXPIRED", "OLDEST", "NEWEST", "EXPIRY",
+            "PACKAGE", "CACHE", "ENTRIES", "SIZE", "EXPIRED", "OLDEST", "NEWEST", "LAST USE",
+            "SAVED", "EXPIRY",
         ]
         .map(Cell::from)
         .to_vec(),
@@ -162,6 +185,8 @@ fn print_table(ctx: &mut Ctx<'_>, rows: &[CacheRow], with_entries: bool) -> Resu
             expired,
             age(row.oldest_time).into(),
             age(row.newest_time).into(),
+            age(row.last_used_time).into(),
+            super::stats::seconds(row.saved).into(),
             row.expiry_secs
                 .map_or_else(
                     || "never".to_owned(),
@@ -183,6 +208,9 @@ fn print_table(ctx: &mut Ctx<'_>, rows: &[CacheRow], with_entries: bool) -> Resu
                     output::size(entry.size_bytes).into(),
                     state,
                     output::age(now, entry.created).into(),
+                    "".into(),
+                    age(entry.last_used).into(),
+                    super::stats::seconds(entry.compute_time).into(),
                 ]);
             }
         }
@@ -204,7 +232,7 @@ fn print_table(ctx: &mut Ctx<'_>, rows: &[CacheRow], with_entries: bool) -> Resu
                 .into(),
         ]);
     }
-    output::table(ctx.out, &style, &table, &[2, 3, 4])?;
+    output::table(ctx.out, &style, &table, &[2, 3, 4, 8])?;
     if stale && !style.quiet {
         writeln!(
             ctx.out,

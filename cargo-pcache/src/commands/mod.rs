@@ -1,8 +1,11 @@
 //! One module per verb; flush, clear and delete share the plan-then-apply
 //! flow in `remove`.
 
+pub(crate) mod gc;
 pub(crate) mod ls;
 pub(crate) mod remove;
+pub(crate) mod stats;
+pub(crate) mod why;
 
 use std::io::Write;
 use std::time::Duration;

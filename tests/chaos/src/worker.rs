@@ -127,8 +127,23 @@ impl Worker {
                 Ok(None) => self.counts.misses += 1,
                 Err(e) => self.error(&e),
             },
-            60..=64 => {
+            60..=63 => {
                 let _ = self.store.remove(&k);
+            }
+            64 => {
+                // Evict to a cap below what the workers keep, beside their
+                // reads and writes (pcache-build trims its own directory,
+                // capped through PCACHE_MAX_SIZE, after its stores).
+                if let Some(core) = self.store.dir().parent().and_then(|p| p.parent()) {
+                    match pcache_core::gc::plan_trim(core, 1 << 20) {
+                        Ok(plan) => {
+                            if let Err(e) = pcache_core::gc::apply(&plan) {
+                                self.error(&e);
+                            }
+                        }
+                        Err(e) => self.error(&e),
+                    }
+                }
             }
             65..=66 => {
                 if let Err(e) = self.store.flush() {
@@ -242,9 +257,14 @@ impl Worker {
 }
 
 pub(crate) fn main(dir: PathBuf, seed: u64) -> ExitCode {
-    // SAFETY: set before any thread starts and before pcache-build reads it.
-    unsafe { std::env::set_var("PCACHE_DIR", dir.join("build")) };
-    let store = match Store::open(dir.join("core")) {
+    // SAFETY: set before any thread starts and before pcache-build reads them.
+    unsafe {
+        std::env::set_var("PCACHE_DIR", dir.join("build"));
+        std::env::set_var("PCACHE_MAX_SIZE", "3MiB");
+    }
+    // `core/<package>/<cache>`, as a pcache directory is laid out, so that it
+    // can be trimmed like one.
+    let store = match Store::open(dir.join("core/chaos/store")) {
         Ok(store) => store.with_expiry(Some(Duration::from_secs(2))),
         Err(e) => {
             eprintln!("worker: {e}");
@@ -281,7 +301,7 @@ fn report(c: &Counts) {
 
 /// Every cache directory of the run.
 fn stores(dir: &Path) -> Vec<Store> {
-    let mut dirs = vec![dir.join("core")];
+    let mut dirs = vec![dir.join("core/chaos/store")];
     for package in read_dirs(&dir.join("build")) {
         dirs.extend(read_dirs(&package));
     }

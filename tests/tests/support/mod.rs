@@ -231,9 +231,9 @@ pub fn entries_under(dir: &Path) -> Vec<PathBuf> {
     for cache in caches.flatten() {
         for entry in fs::read_dir(cache.path()).into_iter().flatten().flatten() {
             let name = entry.file_name().into_string().unwrap();
-            // Entries are named by their key alone; everything else
-            // (cache.toml, locks, `.seen` sidecars, temporary files) has a dot.
-            if !name.contains('.') {
+            // Entries are named by their key alone, in hex; everything else
+            // (cache.toml, locks, sidecars, statistics, records) is not.
+            if name.bytes().all(|b| b.is_ascii_hexdigit()) {
                 found.push(entry.path());
             }
         }
