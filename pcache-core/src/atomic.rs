@@ -29,7 +29,12 @@ impl TempFile {
         let mut recreated = false;
         loop {
             let path = layout.temp(stem);
-            match OpenOptions::new().write(true).create_new(true).open(&path) {
+            match OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create_new(true)
+                .open(&path)
+            {
                 Ok(file) => {
                     return Ok(TempFile {
                         file: Some(file),

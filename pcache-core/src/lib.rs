@@ -118,10 +118,12 @@ mod lock;
 mod meta;
 mod put;
 pub mod record;
+pub mod remote;
 mod seen;
 mod store;
 mod stream;
 mod sweep;
+mod transfer;
 
 pub use canonical::{KeyError, canonical_bytes};
 pub use compute::{Computed, Fetched};
