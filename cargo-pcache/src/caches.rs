@@ -31,6 +31,11 @@ impl Cache {
         }
     }
 
+    /// The name recorded in the cache directory `dir`, if any.
+    pub(crate) fn name_at(dir: &Path) -> Option<String> {
+        Store::at(dir).meta().ok().flatten().map(|m| m.name)
+    }
+
     pub(crate) fn store(&self) -> Store {
         Store::at(&self.path)
     }

@@ -16,6 +16,9 @@ Examples:
   cargo pcache stats --since 7d        hits, misses by reason, time saved this week
   cargo pcache why bindings            why the last build computed `bindings` again
   cargo pcache gc --max-size 2GiB      trim to a size, keeping what saves the most
+  cargo pcache remote                  check the remote cache (PCACHE_REMOTE)
+  cargo pcache push                    upload this workspace's entries to it
+  cargo pcache pull -p my-sys          download my-sys's entries from it
 
 Caches live in <target-dir>/pcache/<package>/ (or $PCACHE_DIR/<package>/).
 Exit status: 0 success, 1 error, 2 usage.";
@@ -125,6 +128,105 @@ Examples:
   cargo pcache gc --max-size 2GiB --dry-run
   cargo pcache gc --json")]
     Gc(GcArgs),
+    /// Upload entries of this workspace's caches to the remote
+    #[command(after_help = "\
+The remote is PCACHE_REMOTE (in the environment or in .cargo/config.toml
+[env]). Entries already on the remote are left alone; expired and corrupt
+ones are not sent. Builds upload what they compute in the background; run
+push at the end of a CI job to be sure everything arrived.
+
+Examples:
+  cargo pcache push
+  cargo pcache push bindings -p my-sys --dry-run
+  cargo pcache push --json")]
+    Push(TransferArgs),
+    /// Download entries of this workspace's caches from the remote
+    #[command(after_help = "\
+Without names or packages, pulls the caches of every workspace member.
+Each entry is checked as a local one is before it is kept. Builds fetch
+what they miss on their own; pull fetches ahead of time (a Redis remote
+cannot list its entries, so there it has nothing to pull).
+
+Examples:
+  cargo pcache pull
+  cargo pcache pull unicode-table -p my-crate
+  cargo pcache pull --dry-run --json")]
+    Pull(TransferArgs),
+    /// Show the configured remote (credentials redacted) and check it
+    #[command(after_help = "\
+Checks that the remote answers (reach), can be read, and in read-write
+mode can be written (a small probe object, removed again), with the time
+each took. Exits with 1 if a check fails.
+
+Configuration (environment, or .cargo/config.toml [env]):
+  PCACHE_REMOTE           s3://bucket/prefix[?endpoint=URL&region=R]
+                          redis://[:password@]host:port/db  (rediss:// for TLS)
+                          webdav+http(s)://[user:password@]host/path
+                          file:///shared/dir
+  PCACHE_REMOTE_MODE      read-write (default) or read
+  PCACHE_REMOTE_REQUIRED  1: remote failures fail the build
+  AWS_*                   credentials, region, AWS_ENDPOINT_URL(_S3) for s3
+
+Examples:
+  cargo pcache remote
+  cargo pcache remote --json")]
+    Remote(RemoteArgs),
+    /// What build scripts run to reach the remote
+    #[command(hide = true)]
+    RemoteHelper(HelperArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct TransferArgs {
+    #[command(flatten)]
+    pub(crate) selection: Selection,
+    /// Report what would be moved, move nothing
+    #[arg(long)]
+    pub(crate) dry_run: bool,
+    /// One JSON document on stdout, stable for scripts
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RemoteArgs {
+    /// One JSON document on stdout, stable for scripts
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct HelperArgs {
+    #[command(subcommand)]
+    pub(crate) action: HelperAction,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum HelperAction {
+    /// Import an entry from the remote into the local cache
+    Fetch {
+        /// The entry format the build writes
+        #[arg(long)]
+        format: u16,
+        /// The pcache directory
+        #[arg(long)]
+        root: PathBuf,
+        /// `<package dir>/<cache id>/<key>`
+        #[arg(long)]
+        entry: String,
+    },
+    /// Upload one entry, or what the outbox holds
+    Upload {
+        /// The entry format the build writes
+        #[arg(long)]
+        format: u16,
+        /// The pcache directory
+        #[arg(long)]
+        root: PathBuf,
+        /// `<package dir>/<cache id>/<key>`; without it, the outbox
+        #[arg(long)]
+        entry: Option<String>,
+    },
 }
 
 #[derive(Debug, Args)]

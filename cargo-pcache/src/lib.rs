@@ -9,6 +9,9 @@
 //! cargo pcache stats  [NAME…] [-p PKG]… [--json] [--since DURATION] [--reset]
 //! cargo pcache why    NAME [-p PKG] [--json]
 //! cargo pcache gc     [--max-size SIZE] [--dry-run] [--json]
+//! cargo pcache push   [NAME…] [-p PKG]… [--dry-run] [--json]
+//! cargo pcache pull   [NAME…] [-p PKG]… [--dry-run] [--json]
+//! cargo pcache remote [--json]
 //! common: --manifest-path PATH, --target-dir DIR, -q/--quiet, -v/--verbose, --color WHEN
 //! ```
 //!
@@ -37,6 +40,7 @@ mod caches;
 mod cli;
 mod commands;
 mod output;
+mod remote;
 mod workspace;
 
 use std::ffi::OsString;
@@ -123,6 +127,9 @@ where
         }
     };
     let CargoCli::Pcache(args) = cli;
+    if let Command::RemoteHelper(helper) = &args.command {
+        return remote::helper::run(helper, stderr);
+    }
     let style = Style::new(
         args.global.color,
         args.global.quiet,
@@ -146,6 +153,10 @@ fn execute(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> anyhow::Result<()> {
+    if let Command::Remote(a) = &args.command {
+        // About the remote alone: no workspace needed.
+        return commands::remote::run(style, out, err, a);
+    }
     let workspace = Workspace::discover(&args.global)?;
     let found = caches::discover(&workspace.pcache_root)?;
     let mut ctx = Ctx {
@@ -170,7 +181,11 @@ fn execute(
             };
             &why_selection
         }
-        Command::Gc(_) => &cli::Selection::default(),
+        Command::Push(a) => &a.selection,
+        // The caches to pull may not exist here yet.
+        Command::Gc(_) | Command::Pull(_) | Command::Remote(_) | Command::RemoteHelper(_) => {
+            &cli::Selection::default()
+        }
     };
     let selected = caches::select(found.caches, selection, &ctx.workspace)?;
     match &args.command {
@@ -183,6 +198,9 @@ fn execute(
         }
         Command::Clear(a) => commands::remove::run(&mut ctx, Verb::Clear, selected, a.dry_run),
         Command::Delete(a) => commands::remove::run(&mut ctx, Verb::Delete, selected, a.dry_run),
+        Command::Push(a) => commands::transfer::push(&mut ctx, a, selected),
+        Command::Pull(a) => commands::transfer::pull(&mut ctx, a),
+        Command::Remote(_) | Command::RemoteHelper(_) => unreachable!("handled above"),
     }
 }
 

@@ -28,6 +28,7 @@ pub(crate) enum Paint {
     Bold,
     Yellow,
     Red,
+    Green,
     Dim,
 }
 
@@ -37,6 +38,7 @@ impl Paint {
             Paint::Bold => "1",
             Paint::Yellow => "33",
             Paint::Red => "1;31",
+            Paint::Green => "32",
             Paint::Dim => "2",
         }
     }

@@ -3,8 +3,10 @@
 
 pub(crate) mod gc;
 pub(crate) mod ls;
+pub(crate) mod remote;
 pub(crate) mod remove;
 pub(crate) mod stats;
+pub(crate) mod transfer;
 pub(crate) mod why;
 
 use std::io::Write;
