@@ -4,6 +4,7 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 
 pub(crate) use pcache_core::conventions::Mode;
+use pcache_core::remote;
 
 /// The variables Cargo sets for build scripts, and pcache's own.
 #[derive(Debug, Clone, Default)]
@@ -18,6 +19,14 @@ pub(crate) struct BuildEnv {
     pub(crate) max_size: Option<String>,
     /// Whether steps record statistics (`PCACHE_STATS=off` says no).
     pub(crate) stats: bool,
+    /// `PCACHE_REMOTE`, when set and not empty.
+    pub(crate) remote: Option<String>,
+    /// `PCACHE_REMOTE_MODE`.
+    pub(crate) remote_mode: Option<String>,
+    /// `PCACHE_REMOTE_REQUIRED`.
+    pub(crate) remote_required: Option<String>,
+    /// `PCACHE_REMOTE_HELPER`.
+    pub(crate) remote_helper: Option<PathBuf>,
 }
 
 impl BuildEnv {
@@ -37,6 +46,10 @@ impl BuildEnv {
             pcache: text("PCACHE"),
             max_size: text("PCACHE_MAX_SIZE").filter(|v| !v.trim().is_empty()),
             stats: Mode::parse(text("PCACHE_STATS").as_deref()) != Ok(Mode::Off),
+            remote: text(remote::REMOTE_VAR).filter(|v| !v.trim().is_empty()),
+            remote_mode: text(remote::MODE_VAR),
+            remote_required: text(remote::REQUIRED_VAR),
+            remote_helper: path(remote::HELPER_VAR),
         }
     }
 }

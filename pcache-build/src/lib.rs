@@ -163,6 +163,7 @@ mod locate;
 mod manifest;
 mod notes;
 mod parts;
+mod remote;
 mod report;
 mod session;
 mod step;

@@ -14,6 +14,7 @@ use crate::env::{BuildEnv, Mode};
 use crate::identity;
 use crate::locate;
 use crate::manifest::{self, Manifest};
+use crate::remote;
 use crate::report::{self, Problem};
 
 #[derive(Debug)]
@@ -31,6 +32,8 @@ pub(crate) struct Session {
     /// Cache directories whose `cache.toml` this process has written or
     /// checked, with what it says.
     metas_written: Mutex<HashSet<(PathBuf, CacheMeta)>>,
+    /// The remote tier's set-up, made on the first local miss.
+    remote: OnceLock<remote::Setup>,
 }
 
 impl Session {
@@ -76,6 +79,7 @@ impl Session {
             identity: OnceLock::new(),
             max_size: OnceLock::new(),
             metas_written: Mutex::new(HashSet::new()),
+            remote: OnceLock::new(),
         }
     }
 
@@ -86,6 +90,15 @@ impl Session {
         self.metas_written
             .lock()
             .map_or(true, |mut done| done.insert(key))
+    }
+
+    /// The remote tier's set-up; `None` without `PCACHE_REMOTE`.
+    pub(crate) fn remote(&self) -> Option<&remote::Setup> {
+        self.env.remote.as_ref()?;
+        Some(
+            self.remote
+                .get_or_init(|| remote::Setup::from_env(&self.env)),
+        )
     }
 
     /// The setup problems, the first time they are asked for.

@@ -14,6 +14,7 @@ use xxhash_rust::xxh3::xxh3_128;
 use crate::capture::{Place, Places, Recorded};
 use crate::env::Mode;
 use crate::parts;
+use crate::remote;
 use crate::report::{self, Outcome, Problem};
 use crate::session::Session;
 
@@ -59,6 +60,8 @@ pub(crate) struct Step {
     stats: Option<StatsLog>,
     /// Why it missed, once known.
     miss: Option<MissReason>,
+    /// What the remote tier did for the step.
+    remote: remote::Visit,
 }
 
 /// How long values live in a cache.
@@ -158,6 +161,7 @@ impl Step {
             finished: false,
             stats: None,
             miss: None,
+            remote: remote::Visit::default(),
         };
         let prepared = step.prepare(options, entry_point, type_name, inputs);
         (step, prepared)
@@ -255,16 +259,19 @@ impl Step {
         let target = session.env.target.as_deref().unwrap_or("");
         let digest = code.map(|c| c.digest);
         match material_key(entry_point, options.name, type_name, target, digest, &bytes) {
-            Ok(key) => Some(Prepared {
-                store,
-                key,
-                entry_point,
-                type_name,
-                target: target.to_owned(),
-                code,
-                inputs: bytes,
-                helpers: inputs.helpers,
-            }),
+            Ok(key) => {
+                self.remote = remote::read_through(options.name, &store, &key, &mut self.problems);
+                Some(Prepared {
+                    store,
+                    key,
+                    entry_point,
+                    type_name,
+                    target: target.to_owned(),
+                    code,
+                    inputs: bytes,
+                    helpers: inputs.helpers,
+                })
+            }
             Err(e) => {
                 self.warn(pcache_core::Error::from(e));
                 None
@@ -376,6 +383,9 @@ impl Step {
                 computed,
             } => {
                 if let Some(stored) = stored_bytes {
+                    if let Some(upload) = &self.remote.upload {
+                        remote::write_back(&self.name, upload, &mut self.problems);
+                    }
                     self.trim(stored);
                 }
                 self.miss_record(computed)
@@ -392,7 +402,11 @@ impl Step {
             }
         }
         self.flush_problems();
-        report::emit(&report::step_line(&self.name, outcome));
+        let mut line = report::step_line(&self.name, outcome);
+        if self.remote.fetched && matches!(outcome, Outcome::Hit { .. }) {
+            line.push_str(" (fetched from the remote)");
+        }
+        report::emit(&line);
         self.finished = true;
     }
 

@@ -18,6 +18,12 @@ pub fn shared_target() -> PathBuf {
     PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("fixtures-target")
 }
 
+/// A second shared target directory, for "another machine": its build
+/// directories are fresh for every fixture package built there.
+pub fn other_target() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("fixtures-target-b")
+}
+
 pub struct Fixture {
     pub dir: tempfile::TempDir,
     pub package: String,
@@ -80,6 +86,37 @@ impl Fixture {
         Fixture {
             dir,
             package,
+            counters,
+            target,
+        }
+    }
+
+    /// The same project checked out at another path and built into
+    /// `target`, as on another machine: the same package, its own
+    /// directory and counters.
+    pub fn checkout_elsewhere(&self, name: &str, target: PathBuf) -> Fixture {
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("fixture-{name}-"))
+            .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
+            .unwrap();
+        for entry in fs::read_dir(self.root()).unwrap().flatten() {
+            let file_name = entry.file_name();
+            if file_name == "counters" || file_name == "target" {
+                continue;
+            }
+            let dest = dir.path().join(&file_name);
+            if entry.file_type().unwrap().is_dir() {
+                fs::create_dir_all(&dest).unwrap();
+                copy_tree(&entry.path(), &dest);
+            } else {
+                fs::copy(entry.path(), dest).unwrap();
+            }
+        }
+        let counters = dir.path().join("counters");
+        fs::create_dir_all(&counters).unwrap();
+        Fixture {
+            dir,
+            package: self.package.clone(),
             counters,
             target,
         }
@@ -160,6 +197,10 @@ pcache-build = {{ path = "{}" }}
             .env("CARGO_TERM_COLOR", "never")
             .env_remove("PCACHE")
             .env_remove("PCACHE_DIR")
+            .env_remove("PCACHE_REMOTE")
+            .env_remove("PCACHE_REMOTE_MODE")
+            .env_remove("PCACHE_REMOTE_REQUIRED")
+            .env_remove("PCACHE_REMOTE_HELPER")
             .env_remove("FIXTURE_MODE")
             .env_remove("FIXTURE_INPUT")
             .env_remove("FIXTURE_RERUN")

@@ -15,3 +15,12 @@ pub fn answer() -> i32 {
     // SAFETY: a plain C function without arguments.
     unsafe { fx_answer() }
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_c_library_links_and_the_value_file_is_there() {
+        assert_eq!(super::answer(), 42);
+        assert_eq!(std::fs::read_to_string(super::VALUE_FILE).unwrap(), "42");
+    }
+}

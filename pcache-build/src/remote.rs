@@ -1,0 +1,386 @@
+//! The remote tier, from a build script: on a local miss, the entry is
+//! looked for on the remote before computing; an entry computed here is
+//! sent there afterwards. Both go through `cargo-pcache` (the helper), which
+//! holds the storage client, so that pcache-build stays light: with no
+//! remote configured, nothing here runs but one check of a variable.
+//!
+//! The remote never breaks a build (unless `PCACHE_REMOTE_REQUIRED=1`):
+//! its troubles are one warning per process, and once a build script finds
+//! it unavailable, the others leave it alone for [`remote::DOWN_FOR`].
+
+use std::fs;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant, SystemTime};
+
+use pcache_core::remote::{self, Access, EntryName, HelperStatus, RemoteSettings};
+use pcache_core::{FORMAT_VERSION, Key, Store};
+
+use crate::report::Problem;
+use crate::session::Session;
+
+/// The safety net over the helper's own deadlines.
+const HELPER_CAP: Duration = Duration::from_secs(15 * 60);
+
+/// The remote as configured for this process, worked out once, on the
+/// first local miss.
+#[derive(Debug)]
+pub(crate) struct Setup {
+    settings: Option<RemoteSettings>,
+    /// What is wrong with the configuration, if anything.
+    problem: Option<String>,
+    /// `PCACHE_REMOTE_REQUIRED=1`, even when the rest is unusable.
+    required: bool,
+    helper: Option<PathBuf>,
+}
+
+impl Setup {
+    pub(crate) fn from_env(env: &crate::env::BuildEnv) -> Setup {
+        let settings = RemoteSettings::from_vars(|name| match name {
+            remote::REMOTE_VAR => env.remote.clone(),
+            remote::MODE_VAR => env.remote_mode.clone(),
+            remote::REQUIRED_VAR => env.remote_required.clone(),
+            _ => None,
+        });
+        let (settings, problem) = match settings {
+            Ok(settings) => (settings, None),
+            Err(e) => (None, Some(e.to_string())),
+        };
+        let helper = settings
+            .as_ref()
+            .and_then(|_| find_helper(env.remote_helper.as_deref()));
+        let required = remote::parse_required(env.remote_required.as_deref()).unwrap_or(true);
+        Setup {
+            settings,
+            problem,
+            required,
+            helper,
+        }
+    }
+}
+
+/// The helper: `$PCACHE_REMOTE_HELPER`, else `cargo-pcache` on `PATH`, else
+/// in Cargo's `bin` directory.
+fn find_helper(explicit: Option<&Path>) -> Option<PathBuf> {
+    if let Some(path) = explicit {
+        return Some(path.to_owned());
+    }
+    let exe = format!("cargo-pcache{}", std::env::consts::EXE_SUFFIX);
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let cargo_bin = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")))
+        .map(|home| home.join("bin"));
+    std::env::split_paths(&path)
+        .chain(cargo_bin)
+        .map(|dir| dir.join(&exe))
+        .find(|candidate| candidate.is_file())
+}
+
+/// What the remote did for one step.
+#[derive(Debug, Default)]
+pub(crate) struct Visit {
+    /// The entry came from the remote.
+    pub(crate) fetched: bool,
+    /// Where to send the entry if the step stores one.
+    pub(crate) upload: Option<Upload>,
+}
+
+/// An entry to send once stored.
+#[derive(Debug)]
+pub(crate) struct Upload {
+    root: PathBuf,
+    entry: EntryName,
+}
+
+/// Before a step reads its entry: when it is not here and a remote is
+/// configured, asks the helper to bring it. Problems go to `problems`
+/// (one per process); with `PCACHE_REMOTE_REQUIRED=1` they fail the build.
+pub(crate) fn read_through(
+    step_name: &str,
+    store: &Store,
+    key: &Key,
+    problems: &mut Vec<Problem>,
+) -> Visit {
+    let session = Session::get();
+    if session.env.remote.is_none() {
+        return Visit::default();
+    }
+    let (Ok(root), Some(setup)) = (&session.root, session.remote()) else {
+        return Visit::default();
+    };
+    let mut visit = Visit::default();
+    let Some(settings) = &setup.settings else {
+        if let Some(problem) = &setup.problem {
+            trouble(step_name, setup, problem.clone(), problems);
+        }
+        return visit;
+    };
+    let Some(entry) = entry_name(root, store, key) else {
+        return visit;
+    };
+    if settings.access == Access::ReadWrite {
+        visit.upload = Some(Upload {
+            root: root.clone(),
+            entry: entry.clone(),
+        });
+    }
+    if store.entry_path(key).exists() {
+        return visit;
+    }
+    let url = settings.url.redacted();
+    if let Some(cause) = marked_down(root, &url) {
+        trouble(
+            step_name,
+            setup,
+            format!("remote {url} skipped: another build script found it unavailable ({cause})"),
+            problems,
+        );
+        return visit;
+    }
+    let Some(helper) = &setup.helper else {
+        trouble(step_name, setup, missing_helper(&url), problems);
+        return visit;
+    };
+    let args = ["fetch".to_owned(), "--entry".to_owned(), entry.to_string()];
+    match run_helper(helper, root, &args) {
+        (Some(HelperStatus::Done), _) => visit.fetched = true,
+        (Some(HelperStatus::Absent), _) => {}
+        (status, message) => {
+            let problem = describe(&url, status, &message);
+            trouble(step_name, setup, problem, problems);
+        }
+    }
+    visit
+}
+
+/// After a step stored its entry: leaves it in the outbox and starts an
+/// uploader in the background (the build does not wait for the network),
+/// or, with `PCACHE_REMOTE_REQUIRED=1`, uploads it before going on.
+pub(crate) fn write_back(step_name: &str, upload: &Upload, problems: &mut Vec<Problem>) {
+    let session = Session::get();
+    let Some(setup) = session.remote() else {
+        return;
+    };
+    let Some(settings) = &setup.settings else {
+        return;
+    };
+    let outbox = remote::outbox_dir(&upload.root);
+    let item = outbox.join(upload.entry.outbox_item());
+    if let Err(e) = fs::create_dir_all(&outbox).and_then(|()| fs::write(&item, b"")) {
+        problems.push(Problem::new(
+            format!("failed to queue the entry for the remote: {e}"),
+            Some(item),
+        ));
+        return;
+    }
+    let url = settings.url.redacted();
+    if let Some(cause) = last_upload_error(&upload.root, &url) {
+        trouble(step_name, setup, cause, problems);
+    }
+    if marked_down(&upload.root, &url).is_some() {
+        // `cargo pcache push` sends it later.
+        return;
+    }
+    let Some(helper) = &setup.helper else {
+        trouble(step_name, setup, missing_helper(&url), problems);
+        return;
+    };
+    if setup.required {
+        let args = [
+            "upload".to_owned(),
+            "--entry".to_owned(),
+            upload.entry.to_string(),
+        ];
+        match run_helper(helper, &upload.root, &args) {
+            (Some(HelperStatus::Done), _) => {}
+            (status, message) => {
+                let problem = describe(&url, status, &message);
+                trouble(step_name, setup, problem, problems);
+            }
+        }
+        return;
+    }
+    let mut command = helper_command(helper, &upload.root, &["upload".to_owned()]);
+    command.stderr(Stdio::null());
+    detach(&mut command);
+    if let Err(e) = command.spawn() {
+        let problem = format!("failed to start {}: {e}", helper.display());
+        trouble(step_name, setup, problem, problems);
+    }
+}
+
+/// The entry's name under the pcache directory, from its cache's place.
+fn entry_name(root: &Path, store: &Store, key: &Key) -> Option<EntryName> {
+    let rel = store.dir().strip_prefix(root).ok()?;
+    let mut parts = rel.iter().filter_map(|p| p.to_str());
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some(package_dir), Some(cache_id), None) => {
+            EntryName::new(package_dir, cache_id, *key).ok()
+        }
+        _ => None,
+    }
+}
+
+/// The cause another build script recorded, if it found `url` unavailable
+/// less than [`remote::DOWN_FOR`] ago.
+fn marked_down(root: &Path, url: &str) -> Option<String> {
+    let marker = remote::down_marker(root);
+    let age = fs::metadata(&marker)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| SystemTime::now().duration_since(t).ok())?;
+    if age >= remote::DOWN_FOR {
+        return None;
+    }
+    let text = fs::read_to_string(&marker).ok()?;
+    let mut lines = text.lines();
+    (lines.next() == Some(url)).then(|| {
+        format!(
+            "{}, {} s ago",
+            lines.next().unwrap_or("no cause recorded"),
+            age.as_secs()
+        )
+    })
+}
+
+/// The last background upload's failure, if it was to `url`.
+fn last_upload_error(root: &Path, url: &str) -> Option<String> {
+    let text = fs::read_to_string(remote::upload_error(root)).ok()?;
+    let mut lines = text.lines();
+    (lines.next() == Some(url)).then(|| {
+        format!(
+            "remote {url}: {} (entries wait for `cargo pcache push`)",
+            lines.next().unwrap_or("uploading failed")
+        )
+    })
+}
+
+fn missing_helper(url: &str) -> String {
+    format!(
+        "remote {url} is configured, but cargo-pcache, which reaches it, is not installed \
+         (cargo install cargo-pcache, or set {})",
+        remote::HELPER_VAR
+    )
+}
+
+/// One warning per process; with `PCACHE_REMOTE_REQUIRED=1`, a failed build.
+fn trouble(step_name: &str, setup: &Setup, problem: String, problems: &mut Vec<Problem>) {
+    if setup.required {
+        panic!(
+            "pcache: {}: {}=1 and {problem}",
+            crate::report::display_name(step_name),
+            remote::REQUIRED_VAR
+        );
+    }
+    static WARNED: AtomicBool = AtomicBool::new(false);
+    if !WARNED.swap(true, Ordering::Relaxed) {
+        problems.push(Problem::new(problem, None));
+    }
+}
+
+fn describe(url: &str, status: Option<HelperStatus>, message: &str) -> String {
+    let message = if message.is_empty() {
+        "no reason given"
+    } else {
+        message
+    };
+    match status {
+        Some(HelperStatus::Unavailable) => format!(
+            "remote {url} unavailable: {message}; build scripts skip it for {} s",
+            remote::DOWN_FOR.as_secs()
+        ),
+        Some(HelperStatus::Invalid) => format!("remote {url}: {message}"),
+        Some(HelperStatus::Failed) => format!("remote {url} failed: {message}"),
+        Some(HelperStatus::Incompatible | HelperStatus::Error) => {
+            format!("remote {url}: {message}")
+        }
+        Some(HelperStatus::Done | HelperStatus::Absent) | None => {
+            format!("remote {url}: the helper failed: {message}")
+        }
+    }
+}
+
+fn helper_command(helper: &Path, root: &Path, args: &[String]) -> Command {
+    let mut command = Command::new(helper);
+    command
+        .args(["pcache", "remote-helper"])
+        .args(&args[..1])
+        .arg("--format")
+        .arg(FORMAT_VERSION.to_string())
+        .arg("--root")
+        .arg(root)
+        .args(&args[1..])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null());
+    command
+}
+
+/// Runs the helper and waits for it: its status and its one line.
+fn run_helper(helper: &Path, root: &Path, args: &[String]) -> (Option<HelperStatus>, String) {
+    let mut command = helper_command(helper, root, args);
+    command.stderr(Stdio::piped());
+    let mut child = match command.spawn() {
+        Ok(child) => child,
+        Err(e) => return (None, format!("failed to run {}: {e}", helper.display())),
+    };
+    let status = wait_capped(&mut child);
+    let mut message = String::new();
+    if let Some(stderr) = child.stderr.take() {
+        let _ = stderr.take(4096).read_to_string(&mut message);
+    }
+    let message = message.lines().next().unwrap_or("").trim().to_owned();
+    match status {
+        Some(status) => match status.code().and_then(HelperStatus::from_code) {
+            Some(known) => (Some(known), message),
+            None => (
+                None,
+                format!("{} ended with {status}: {message}", helper.display()),
+            ),
+        },
+        None => (
+            None,
+            format!(
+                "{} took longer than {} s",
+                helper.display(),
+                HELPER_CAP.as_secs()
+            ),
+        ),
+    }
+}
+
+/// Waits for `child`, killing it past [`HELPER_CAP`]. Polls, backing off
+/// from 1 ms: a fetch takes milliseconds.
+fn wait_capped(child: &mut Child) -> Option<ExitStatus> {
+    let started = Instant::now();
+    let mut pause = Duration::from_millis(1);
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => return Some(status),
+            Ok(None) if started.elapsed() < HELPER_CAP => {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(20));
+            }
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return None;
+            }
+        }
+    }
+}
+
+/// Lets the uploader outlive the build script, outside its process group
+/// (so that Ctrl-C in the terminal stops the build, not a half-done upload
+/// that would only be repeated).
+fn detach(command: &mut Command) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::CommandExt;
+        command.process_group(0);
+    }
+    #[cfg(not(unix))]
+    let _ = command;
+}
