@@ -2,6 +2,12 @@
 //! killer SIGKILLs them at random moments (and restarts them) and a corrupter
 //! truncates and flips bytes in random entry files.
 //!
+//! With `--remote`, every worker process is a fresh machine: its build
+//! steps start from an empty pcache directory and share a remote (a shared
+//! directory), which the corrupter garbles too, through a helper that
+//! drops, fails or delays a share of the requests before passing the rest
+//! to `cargo-pcache`.
+//!
 //! Every value a worker stores is derived from its key and a version, so
 //! every read can be checked. The run fails on any wrong value, any panic,
 //! any worker that makes no progress for 10 seconds, or leftover files that
@@ -9,6 +15,7 @@
 //!
 //! ```text
 //! cargo run -p pcache-chaos -- --duration 60 --workers 4      # what CI runs
+//! cargo run -p pcache-chaos -- --duration 60 --workers 4 --remote
 //! cargo run --release -p pcache-chaos -- --duration 600 --workers 8
 //! ```
 
@@ -38,6 +45,10 @@ struct Args {
     /// Cache directory (default: a fresh temporary directory)
     #[arg(long)]
     dir: Option<PathBuf>,
+    /// Give every worker process its own pcache directory, and share a
+    /// faulty remote between them
+    #[arg(long)]
+    remote: bool,
     /// Run as a worker (internal)
     #[arg(long, hide = true)]
     worker: bool,
@@ -83,9 +94,17 @@ impl Rng {
 }
 
 fn main() -> ExitCode {
+    // Run by a worker's build steps as their remote helper.
+    if std::env::args_os().nth(1).is_some_and(|a| a == "pcache") {
+        return worker::helper();
+    }
     let args = Args::parse();
     if args.worker {
-        return worker::main(args.dir.expect("--dir"), args.seed.unwrap_or(1));
+        return worker::main(
+            args.dir.expect("--dir"),
+            args.seed.unwrap_or(1),
+            args.remote,
+        );
     }
     match supervise(&args) {
         Ok(()) => ExitCode::SUCCESS,
@@ -127,15 +146,20 @@ fn supervise(args: &Args) -> Result<(), String> {
             .map_or(7, |d| d.as_nanos() as u64)
     });
     println!(
-        "chaos: {} workers for {} s on {} (seed {seed})",
+        "chaos: {} workers for {} s on {} (seed {seed}){}",
         args.workers,
         args.duration,
-        dir.display()
+        dir.display(),
+        if args.remote {
+            ", a fresh machine per worker process, one faulty remote"
+        } else {
+            ""
+        }
     );
     let mut rng = Rng::new(seed);
     let shared = Arc::new(Mutex::new(Shared::default()));
     let mut workers: Vec<Worker> = (0..args.workers)
-        .map(|_| spawn_worker(&dir, rng.next(), &shared))
+        .map(|_| spawn_worker(&dir, rng.next(), args.remote, &shared))
         .collect::<Result<_, _>>()?;
     let started = Instant::now();
     let end = started + Duration::from_secs(args.duration);
@@ -149,7 +173,7 @@ fn supervise(args: &Args) -> Result<(), String> {
             // SIGKILL, at whatever the worker is doing.
             let _ = workers[i].child.kill();
             reap(&mut workers[i], &shared, true);
-            workers[i] = spawn_worker(&dir, rng.next(), &shared)?;
+            workers[i] = spawn_worker(&dir, rng.next(), args.remote, &shared)?;
             kills += 1;
             next_kill = Instant::now() + Duration::from_millis(100 + rng.below(900));
         }
@@ -200,6 +224,7 @@ fn supervise(args: &Args) -> Result<(), String> {
     // Give reader threads a moment to drain the last lines.
     std::thread::sleep(Duration::from_millis(200));
     let trusted = worker::trusted_entries(&dir);
+    let remote = worker::RemoteCounts::read(&dir);
     let final_check = worker::verify_all(&dir);
     let (swept_temps, swept_locks) = worker::sweep(&dir);
     let (temps_left, locks_left) = leftovers(&dir);
@@ -209,7 +234,7 @@ fn supervise(args: &Args) -> Result<(), String> {
         total.add(*c);
     }
     let elapsed = started.elapsed();
-    let rows: [(&str, String); 16] = [
+    let rows: [(&str, String); 19] = [
         ("duration", format!("{:.1} s", elapsed.as_secs_f64())),
         ("workers", args.workers.to_string()),
         ("operations", total.ops.to_string()),
@@ -220,6 +245,12 @@ fn supervise(args: &Args) -> Result<(), String> {
         ("SIGKILLs", kills.to_string()),
         ("corruptions injected", corruptions.to_string()),
         ("entries trusted by identity", trusted.to_string()),
+        ("remote: entries imported", remote.imported.to_string()),
+        ("remote: entries refused", remote.refused.to_string()),
+        (
+            "remote: requests dropped/failed/slowed",
+            format!("{}/{}/{}", remote.dropped, remote.failed, remote.slowed),
+        ),
         (
             "final check: entries verified",
             final_check
@@ -275,8 +306,17 @@ fn supervise(args: &Args) -> Result<(), String> {
     Ok(())
 }
 
-fn spawn_worker(dir: &Path, seed: u64, shared: &Arc<Mutex<Shared>>) -> Result<Worker, String> {
-    let mut child = Command::new(std::env::current_exe().map_err(|e| e.to_string())?)
+fn spawn_worker(
+    dir: &Path,
+    seed: u64,
+    remote: bool,
+    shared: &Arc<Mutex<Shared>>,
+) -> Result<Worker, String> {
+    let mut command = Command::new(std::env::current_exe().map_err(|e| e.to_string())?);
+    if remote {
+        command.arg("--remote");
+    }
+    let mut child = command
         .arg("--worker")
         .arg("--dir")
         .arg(dir)
@@ -377,9 +417,10 @@ fn leftovers(dir: &Path) -> (usize, usize) {
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
         if name.starts_with(".tmp.") {
             temps += 1;
-        } else if name.ends_with(".lock") && name != ".trim.lock" {
-            // `.trim.lock` is the one lock of a whole pcache directory,
-            // kept like cargo's own lock files: bounded by construction.
+        } else if name.ends_with(".lock") && name != ".trim.lock" && name != ".outbox.lock" {
+            // `.trim.lock` and `.outbox.lock` are the locks of a whole
+            // pcache directory, kept like cargo's own lock files: bounded
+            // by construction.
             locks += 1;
         }
     }

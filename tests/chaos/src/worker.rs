@@ -256,11 +256,27 @@ impl Worker {
     }
 }
 
-pub(crate) fn main(dir: PathBuf, seed: u64) -> ExitCode {
+pub(crate) fn main(dir: PathBuf, seed: u64, remote: bool) -> ExitCode {
+    let build_dir = if remote {
+        // A fresh machine: nothing local, everything from the remote.
+        dir.join("machines").join(std::process::id().to_string())
+    } else {
+        dir.join("build")
+    };
     // SAFETY: set before any thread starts and before pcache-build reads them.
     unsafe {
-        std::env::set_var("PCACHE_DIR", dir.join("build"));
+        std::env::set_var("PCACHE_DIR", build_dir);
         std::env::set_var("PCACHE_MAX_SIZE", "3MiB");
+        if remote {
+            std::env::set_var(
+                "PCACHE_REMOTE",
+                format!("file://{}", dir.join("remote").display()),
+            );
+            if let Ok(exe) = std::env::current_exe() {
+                std::env::set_var("PCACHE_REMOTE_HELPER", exe);
+            }
+            std::env::set_var(CHAOS_DIR, &dir);
+        }
     }
     // `core/<package>/<cache>`, as a pcache directory is laid out, so that it
     // can be trimmed like one.
@@ -302,10 +318,95 @@ fn report(c: &Counts) {
 /// Every cache directory of the run.
 fn stores(dir: &Path) -> Vec<Store> {
     let mut dirs = vec![dir.join("core/chaos/store")];
-    for package in read_dirs(&dir.join("build")) {
-        dirs.extend(read_dirs(&package));
+    let mut roots = vec![dir.join("build")];
+    roots.extend(read_dirs(&dir.join("machines")));
+    for root in roots {
+        for package in read_dirs(&root) {
+            dirs.extend(read_dirs(&package));
+        }
     }
     dirs.into_iter().map(Store::at).collect()
+}
+
+/// Where the helper finds the run's directory.
+const CHAOS_DIR: &str = "PCACHE_CHAOS_DIR";
+
+/// What the helper saw, counted as bytes appended to one file per event.
+#[derive(Debug, Default)]
+pub(crate) struct RemoteCounts {
+    pub(crate) imported: u64,
+    pub(crate) refused: u64,
+    pub(crate) dropped: u64,
+    pub(crate) failed: u64,
+    pub(crate) slowed: u64,
+}
+
+impl RemoteCounts {
+    pub(crate) fn read(dir: &Path) -> RemoteCounts {
+        let count = |event: &str| {
+            std::fs::metadata(dir.join("remote-events").join(event)).map_or(0, |m| m.len())
+        };
+        RemoteCounts {
+            imported: count("imported"),
+            refused: count("refused"),
+            dropped: count("dropped"),
+            failed: count("failed"),
+            slowed: count("slowed"),
+        }
+    }
+}
+
+fn record(event: &str) {
+    let Some(dir) = std::env::var_os(CHAOS_DIR) else {
+        return;
+    };
+    let events = Path::new(&dir).join("remote-events");
+    let _ = std::fs::create_dir_all(&events);
+    if let Ok(mut file) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(events.join(event))
+    {
+        let _ = std::io::Write::write_all(&mut file, b".");
+    }
+}
+
+/// The remote helper of `--remote` runs: drops, fails or delays a share of
+/// the requests, and passes the rest to `cargo-pcache`.
+pub(crate) fn helper() -> ExitCode {
+    let seed = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(1, |d| d.as_nanos() as u64)
+        ^ u64::from(std::process::id()) << 32;
+    let mut rng = Rng::new(seed);
+    let fetch = std::env::args().nth(3).as_deref() == Some("fetch");
+    match rng.below(100) {
+        0..=9 => {
+            record("dropped");
+            eprintln!("chaos: the request was dropped");
+            return ExitCode::from(12);
+        }
+        10..=14 => {
+            record("failed");
+            // Not a status the helper knows: a crash, as far as the build
+            // script can tell.
+            eprintln!("chaos: \u{1b}[31mgarbage\u{0}");
+            return ExitCode::from(77);
+        }
+        15..=24 => {
+            record("slowed");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        _ => {}
+    }
+    let (stdout, stderr) = (std::io::stdout(), std::io::stderr());
+    let status = cargo_pcache::run(std::env::args_os(), &mut stdout.lock(), &mut stderr.lock());
+    if fetch && status == ExitCode::SUCCESS {
+        record("imported");
+    } else if fetch && status == ExitCode::from(11) {
+        record("refused");
+    }
+    status
 }
 
 fn read_dirs(dir: &Path) -> Vec<PathBuf> {
