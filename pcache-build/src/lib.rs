@@ -138,6 +138,26 @@
 //!   byte (`cargo pcache gc` does the same on demand).
 //! - `PCACHE_STATS=off`: record no statistics (every step otherwise records
 //!   its outcome for `cargo pcache stats` and `why`).
+//! - `PCACHE_REMOTE`, `PCACHE_REMOTE_MODE`, `PCACHE_REMOTE_REQUIRED`: the
+//!   remote cache (below).
+//!
+//! # The remote cache
+//!
+//! With `PCACHE_REMOTE` set — `s3://bucket/prefix`, `redis://host:port/db`,
+//! `webdav+http(s)://host/path` or `file:///shared/dir` — a step that misses
+//! locally first fetches the same entry from the remote, and a step that
+//! computes sends its entry there in the background
+//! (`PCACHE_REMOTE_MODE=read` only reads). Remote keys hold the entry's
+//! place in the pcache directory, never a machine path, so a checkout
+//! anywhere gets the hits. The storage client lives in `cargo-pcache`, which
+//! steps run as a helper (`cargo install cargo-pcache`, or
+//! `PCACHE_REMOTE_HELPER=<path>`): this crate has no network dependency,
+//! and with no remote configured a step pays one check of a variable. A
+//! remote entry is checked like a local one before use. An unreachable,
+//! slow or misbehaving remote is one warning per build-script process (with
+//! credentials redacted) and about one 2-second timeout per build; with
+//! `PCACHE_REMOTE_REQUIRED=1` it fails the build instead. These variables
+//! are not inputs of any step: changing them never re-runs a build script.
 //!
 //! # The cache never breaks a build
 //!
