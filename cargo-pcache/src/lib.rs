@@ -97,6 +97,22 @@ where
     )
 }
 
+/// Runs `cargo pcache` as the binary does: with the process's arguments,
+/// stdout and stderr (colours and progress bars where they are terminals).
+pub fn run_process() -> ExitCode {
+    use std::io::IsTerminal;
+    let (stdout, stderr) = (io::stdout(), io::stderr());
+    run_with(
+        std::env::args_os(),
+        Streams {
+            stdout_is_terminal: stdout.is_terminal(),
+            stderr_is_terminal: stderr.is_terminal(),
+            stdout: &mut stdout.lock(),
+            stderr: &mut stderr.lock(),
+        },
+    )
+}
+
 /// Like [`run`], with streams that may be terminals: what the binary does.
 pub fn run_with<I, T>(args: I, streams: Streams<'_>) -> ExitCode
 where

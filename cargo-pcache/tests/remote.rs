@@ -37,6 +37,13 @@ fn ok_json(p: &Project, remote: &str, args: &[&str]) -> Value {
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
+/// The stderr of a command that failed with exit status 1.
+fn failure(out: Output) -> String {
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    stderr
+}
+
 fn file_remote() -> (tempfile::TempDir, String) {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("file://{}", dir.path().display());
@@ -195,8 +202,7 @@ fn push_needs_read_write_and_a_remote() {
         .env("PCACHE_REMOTE_MODE", "read")
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let stderr = String::from_utf8(out.stderr).unwrap();
+    let stderr = failure(out);
     assert!(stderr.contains("PCACHE_REMOTE_MODE=read"), "{stderr}");
 
     let out = command(BIN, p.root())
@@ -204,8 +210,7 @@ fn push_needs_read_write_and_a_remote() {
         .env_remove("PCACHE_REMOTE")
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let stderr = String::from_utf8(out.stderr).unwrap();
+    let stderr = failure(out);
     assert!(
         stderr.contains("no remote configured: set PCACHE_REMOTE"),
         "{stderr}"

@@ -22,14 +22,18 @@
 
 use std::fs;
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use pcache_core::{Key, Store};
 
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use support::{Fixture, WORKSPACE, shared_target};
+
 const HELPER: &str = env!("CARGO_BIN_EXE_pcache-helper");
-const WORKSPACE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
 const RUNS: usize = 15;
 
 fn main() {
@@ -362,50 +366,11 @@ fn wait_for_uploads(root: &Path) {
     std::thread::sleep(Duration::from_millis(200));
 }
 
-/// The directives fixture (five pcache steps, a C library) in a temporary
-/// workspace, as the end-to-end tests make it.
-fn directives_fixture() -> (tempfile::TempDir, String) {
-    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
-    let package = format!("pcache-bench-dead-{}", std::process::id());
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixture-directives");
-    copy_tree(&src, dir.path());
-    let pcache_build = fs::canonicalize(WORKSPACE).unwrap().join("pcache-build");
-    for manifest in ["pkg/Cargo.toml", "dependent/Cargo.toml"] {
-        let path = dir.path().join(manifest);
-        let text = fs::read_to_string(&path)
-            .unwrap()
-            .replace("{{PACKAGE}}", &package)
-            .replace("{{PCACHE_BUILD}}", pcache_build.to_str().unwrap());
-        fs::write(path, text).unwrap();
-    }
-    fs::copy(
-        Path::new(WORKSPACE).join("Cargo.lock"),
-        dir.path().join("Cargo.lock"),
-    )
-    .unwrap();
-    (dir, package)
-}
-
-fn copy_tree(from: &Path, to: &Path) {
-    for entry in fs::read_dir(from).unwrap().flatten() {
-        let dest = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            fs::create_dir_all(&dest).unwrap();
-            copy_tree(&entry.path(), &dest);
-        } else {
-            fs::copy(entry.path(), dest).unwrap();
-        }
-    }
-}
-
 fn dead_remote() {
     println!(
         "\n4. A dead remote: the directives fixture's build script (5 steps) re-run with an empty pcache directory, median of 5"
     );
-    let (dir, package) = directives_fixture();
-    let target: PathBuf = Path::new(env!("CARGO_TARGET_TMPDIR")).join("fixtures-target");
-    let counters = dir.path().join("counters");
-    fs::create_dir_all(&counters).unwrap();
+    let fixture = Fixture::directives("bench-dead", shared_target());
     let silent = TcpListener::bind("127.0.0.1:0").unwrap();
     let silent_port = silent.local_addr().unwrap().port();
     std::thread::spawn(move || {
@@ -438,15 +403,10 @@ fn dead_remote() {
     for round in 0..6 {
         for (i, (_, remote)) in cases.iter().enumerate() {
             let pcache_dir = tempfile::tempdir().unwrap();
-            let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-            cmd.args(["build", "-p", &package])
-                .current_dir(dir.path())
-                .env("CARGO_TARGET_DIR", &target)
-                .env("FIXTURE_COUNTER_DIR", &counters)
-                .env("FIXTURE_RERUN", format!("{round}-{i}"))
+            let mut cmd = fixture.cargo(&["build", "-p", &fixture.package]);
+            cmd.env("FIXTURE_RERUN", format!("{round}-{i}"))
                 .env("PCACHE_DIR", pcache_dir.path())
-                .env("PCACHE_REMOTE_HELPER", HELPER)
-                .env_remove("PCACHE_REMOTE");
+                .env("PCACHE_REMOTE_HELPER", HELPER);
             if let Some(remote) = remote {
                 cmd.env("PCACHE_REMOTE", remote);
             }

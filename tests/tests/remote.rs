@@ -114,6 +114,11 @@ impl Machine {
         }
     }
 
+    fn assert_all_computed_once(&self) {
+        let computed = self.computed();
+        assert!(computed.iter().all(|(_, n)| *n == 1), "{computed:?}");
+    }
+
     /// Every computation the build script made, by step.
     fn computed(&self) -> Vec<(&'static str, usize)> {
         STEPS.iter().map(|s| (*s, self.fixture.count(s))).collect()
@@ -129,6 +134,13 @@ fn uploader_running(root: &Path) -> bool {
     // SAFETY: flock on a descriptor this function owns.
     let locked = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
     locked != 0
+}
+
+/// The build's one pcache warning (asserting there is exactly one).
+fn the_one_warning(build: &Build) -> &str {
+    let warnings = build.pcache_warnings();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    warnings[0]
 }
 
 fn assert_all_from_the_remote(build: &Build) {
@@ -180,11 +192,7 @@ fn walk(root: &Path, dir: &Path, files: &mut Vec<(String, Vec<u8>, u32)>) {
 fn steps_are_shared_across_machines(name: &str, remote: &str) {
     let a = Machine::new(Fixture::directives(name, shared_target()), remote);
     let built = a.build_package(&[]);
-    assert!(
-        a.computed().iter().all(|(_, n)| *n == 1),
-        "{:?}",
-        a.computed()
-    );
+    a.assert_all_computed_once();
     assert_eq!(built.pcache_warnings(), Vec::<&str>::new());
     a.wait_for_uploads();
     let a_out = latest_output(&a.fixture.target, "debug", &a.fixture.package).1;
@@ -317,15 +325,10 @@ fn a_silent_remote_costs_one_timeout_and_one_warning_per_build() {
     m.helper = helper;
 
     let built = m.build_package(&[]);
-    assert!(
-        m.computed().iter().all(|(_, n)| *n == 1),
-        "{:?}",
-        m.computed()
-    );
-    let warnings = built.pcache_warnings();
-    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    m.assert_all_computed_once();
+    let warning = the_one_warning(&built);
     let shown = format!("remote webdav+http://***@127.0.0.1:{port}/cache unavailable: no answer");
-    assert!(warnings[0].contains(&shown), "{}", warnings[0]);
+    assert!(warning.contains(&shown), "{warning}");
     // The first step found it down; the others skipped it.
     assert_eq!(calls(&log, "fetch"), 1);
     assert_eq!(calls(&log, "upload"), 0);
@@ -337,12 +340,10 @@ fn a_silent_remote_costs_one_timeout_and_one_warning_per_build() {
     fs::remove_dir_all(m.root().join(&m.fixture.package)).unwrap();
     let again = m.build_package(&[("FIXTURE_RERUN", "1")]);
     assert_eq!(calls(&log, "fetch"), 1);
-    let warnings = again.pcache_warnings();
-    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    let warning = the_one_warning(&again);
     assert!(
-        warnings[0].contains("skipped: another build script found it unavailable"),
-        "{}",
-        warnings[0]
+        warning.contains("skipped: another build script found it unavailable"),
+        "{warning}"
     );
 
     for output in [&built.stdout, &built.stderr, &again.stdout, &again.stderr] {
@@ -356,17 +357,11 @@ fn a_closed_port_is_a_warning_and_the_build_goes_on() {
     let url = format!("redis://:{SECRET}@127.0.0.1:{}/0", closed_port());
     let m = Machine::new(Fixture::directives("remote-closed", shared_target()), &url);
     let built = m.build_package(&[]);
+    m.assert_all_computed_once();
+    let warning = the_one_warning(&built);
     assert!(
-        m.computed().iter().all(|(_, n)| *n == 1),
-        "{:?}",
-        m.computed()
-    );
-    let warnings = built.pcache_warnings();
-    assert_eq!(warnings.len(), 1, "{warnings:?}");
-    assert!(
-        warnings[0].contains("remote redis://***@127.0.0.1:"),
-        "{}",
-        warnings[0]
+        warning.contains("remote redis://***@127.0.0.1:"),
+        "{warning}"
     );
     assert!(!built.stderr.contains(SECRET) && !built.stdout.contains(SECRET));
     assert_nowhere_in(m.root(), SECRET);
@@ -403,18 +398,9 @@ fn a_missing_helper_is_one_warning() {
     );
     m.helper = dir.path().join("no-such-cargo-pcache");
     let built = m.build_package(&[]);
-    assert!(
-        m.computed().iter().all(|(_, n)| *n == 1),
-        "{:?}",
-        m.computed()
-    );
-    let warnings = built.pcache_warnings();
-    assert_eq!(warnings.len(), 1, "{warnings:?}");
-    assert!(
-        warnings[0].contains("no-such-cargo-pcache"),
-        "{}",
-        warnings[0]
-    );
+    m.assert_all_computed_once();
+    let warning = the_one_warning(&built);
+    assert!(warning.contains("no-such-cargo-pcache"), "{warning}");
 }
 
 /// The object of `step`'s entry in a file remote.
@@ -466,13 +452,8 @@ fn corrupted_and_truncated_remote_entries_are_misses_with_one_warning() {
             ("builder", 0)
         ]
     );
-    let warnings = built.pcache_warnings();
-    assert_eq!(warnings.len(), 1, "{warnings:?}");
-    assert!(
-        warnings[0].contains("is not a valid entry"),
-        "{}",
-        warnings[0]
-    );
+    let warning = the_one_warning(&built);
+    assert!(warning.contains("is not a valid entry"), "{warning}");
     assert!(built.has_step("hit clib"));
 
     // B's good entries replace the bad ones.
@@ -523,9 +504,8 @@ fn a_hostile_remote_cannot_make_a_step_write_outside_its_destination() {
 
     let built = b.build_package(&[]);
     assert_eq!(b.fixture.count("clib"), 1, "the tree was refused");
-    let warnings = built.pcache_warnings();
-    assert_eq!(warnings.len(), 1, "{warnings:?}");
-    assert!(warnings[0].contains("escape.txt"), "{}", warnings[0]);
+    let warning = the_one_warning(&built);
+    assert!(warning.contains("escape.txt"), "{warning}");
     let out_dir = latest_output(&b.fixture.target, "debug", &b.fixture.package).1;
     assert!(!out_dir.join("escape.txt").exists());
     assert!(out_dir.join("clib/libfxanswer.a").is_file());
@@ -545,7 +525,7 @@ fn read_mode_reads_and_never_writes() {
         &url,
     );
     c.build_package(&[("PCACHE_REMOTE_MODE", "read")]);
-    assert!(c.computed().iter().all(|(_, n)| *n == 1));
+    c.assert_all_computed_once();
     assert!(!c.root().join(".outbox").exists());
     assert!(!empty.path().join("v3").exists());
     drop(dir);
@@ -614,12 +594,10 @@ fn a_remote_refusing_writes_is_reported_by_the_next_build_that_computes() {
     assert!(recorded.contains("HTTP 403"), "{recorded}");
 
     let second = m.build_package(&[("FIXTURE_INPUT", "2")]);
-    let warnings = second.pcache_warnings();
-    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    let warning = the_one_warning(&second);
     assert!(
-        warnings[0].contains(&format!("remote {url}: uploading failed")),
-        "{}",
-        warnings[0]
+        warning.contains(&format!("remote {url}: uploading failed")),
+        "{warning}"
     );
 
     // Required: the upload happens in the build, and its failure fails it.
@@ -640,18 +618,9 @@ fn a_remote_answering_garbage_is_a_warning_and_the_build_goes_on() {
     let url = format!("webdav+http://127.0.0.1:{}/cache", refusing_server(true));
     let m = Machine::new(Fixture::directives("remote-garbage", shared_target()), &url);
     let built = m.build_package(&[]);
-    assert!(
-        m.computed().iter().all(|(_, n)| *n == 1),
-        "{:?}",
-        m.computed()
-    );
-    let warnings = built.pcache_warnings();
-    assert_eq!(warnings.len(), 1, "{warnings:?}");
-    assert!(
-        warnings[0].contains(&format!("remote {url}")),
-        "{}",
-        warnings[0]
-    );
+    m.assert_all_computed_once();
+    let warning = the_one_warning(&built);
+    assert!(warning.contains(&format!("remote {url}")), "{warning}");
 }
 
 #[test]
@@ -707,9 +676,8 @@ fn a_server_stopped_mid_build_leaves_the_build_green() {
     assert_eq!(fetched, 1, "{:?}", built.steps());
     let computed: usize = b.computed().iter().map(|(_, n)| n).sum();
     assert_eq!(computed, STEPS.len() - 1, "{:?}", b.computed());
-    let warnings = built.pcache_warnings();
-    assert_eq!(warnings.len(), 1, "{warnings:?}");
-    assert!(warnings[0].contains("unavailable"), "{}", warnings[0]);
+    let warning = the_one_warning(&built);
+    assert!(warning.contains("unavailable"), "{warning}");
     assert_eq!(
         calls(&log, "fetch"),
         2,

@@ -75,6 +75,13 @@ impl Direction {
             (Direction::Pull, true) => ("Would pull", "from"),
         }
     }
+
+    fn progress(self) -> &'static str {
+        match self {
+            Direction::Push => "Pushing",
+            Direction::Pull => "Pulling",
+        }
+    }
 }
 
 /// The remote as configured where `cargo pcache` runs, with what Cargo's
@@ -137,47 +144,24 @@ pub(crate) fn push(ctx: &mut Ctx<'_>, args: &TransferArgs, caches: Vec<Cache>) -
                     .map_err(|e| remote_failed(&remote, &e))?
                     .is_some(),
             };
-            planned.push((cache, entry, info.size_bytes, present));
-        }
-    }
-    let mut report = report(&remote, args.dry_run);
-    let progress = ctx
-        .style
-        .progress_bar(planned.iter().filter(|p| !p.3).count() as u64, "Pushing");
-    let mut sent = HashSet::new();
-    for (cache, entry, bytes, present) in planned {
-        let mut row = row(&cache.package, Some(cache.name()), &entry, bytes);
-        if present {
-            report.present.add(bytes);
-            row.status = "present";
-            let _ = std::fs::remove_file(remote::outbox_dir(&root).join(entry.outbox_item()));
-        } else if args.dry_run {
-            report.moved.add(bytes);
-        } else {
-            match crate::remote::upload(&remote, &root, &entry, &mut sent) {
-                Ok(Some(size)) => {
-                    report.moved.add(size);
-                    row.bytes = size;
-                    let _ =
-                        std::fs::remove_file(remote::outbox_dir(&root).join(entry.outbox_item()));
-                }
-                // Removed since it was listed.
-                Ok(None) => continue,
-                Err(Transfer::Remote(e @ RemoteError::Unavailable(_))) => {
-                    progress.finish(ctx.err);
-                    return Err(remote_failed(&remote, &e));
-                }
-                Err(e) => {
-                    report.failed.add(bytes);
-                    row.status = "failed";
-                    row.error = Some(e.to_string());
-                }
+            if present {
+                // Nothing left to send for it.
+                let _ = std::fs::remove_file(remote::outbox_dir(&root).join(entry.outbox_item()));
             }
-            progress.inc(1, ctx.err);
+            planned.push(Planned {
+                package: cache.package.clone(),
+                entry,
+                bytes: info.size_bytes,
+                present,
+            });
         }
-        report.entries.push(row);
     }
-    progress.finish(ctx.err);
+    let mut sent = HashSet::new();
+    let report = move_entries(ctx, args, &remote, planned, Direction::Push, |entry| {
+        let size = crate::remote::upload(&remote, &root, entry, &mut sent)?;
+        let _ = std::fs::remove_file(remote::outbox_dir(&root).join(entry.outbox_item()));
+        Ok(size)
+    })?;
     if !args.dry_run && report.failed.entries == 0 {
         let _ = std::fs::remove_file(remote::upload_error(&root));
     }
@@ -212,65 +196,103 @@ pub(crate) fn pull(ctx: &mut Ctx<'_>, args: &TransferArgs) -> Result<()> {
                 continue;
             };
             if ids.is_empty() || ids.contains(entry.cache_id()) {
-                planned.push((package.clone(), entry, item.size));
+                let present = entry
+                    .cache_dir(&root)
+                    .join(entry.key().to_string())
+                    .is_file();
+                planned.push(Planned {
+                    package: package.clone(),
+                    entry,
+                    bytes: item.size,
+                    present,
+                });
             }
         }
     }
-    let mut report = report(&remote, args.dry_run);
-    let present = |entry: &EntryName| {
-        entry
-            .cache_dir(&root)
-            .join(entry.key().to_string())
-            .is_file()
-    };
-    let progress = ctx.style.progress_bar(
-        planned.iter().filter(|p| !present(&p.1)).count() as u64,
-        "Pulling",
-    );
     let mut metas = HashSet::new();
-    for (package, entry, bytes) in planned {
-        let name = Cache::name_at(&entry.cache_dir(&root));
-        let mut row = row(&package, name, &entry, bytes);
-        if present(&entry) {
-            report.present.add(bytes);
-            row.status = "present";
+    let report = move_entries(ctx, args, &remote, planned, Direction::Pull, |entry| {
+        let size = crate::remote::download(&remote, &root, entry)?;
+        if size.is_some() && metas.insert(entry.cache_dir(&root)) {
+            // A cache first seen here: its name, for `ls`.
+            crate::remote::download_meta(&remote, &root, entry)?;
+        }
+        Ok(size)
+    })?;
+    finish(ctx, args, Direction::Pull, &report)
+}
+
+/// An entry `push` or `pull` considers.
+struct Planned {
+    package: String,
+    entry: EntryName,
+    bytes: u64,
+    /// Already on the other side.
+    present: bool,
+}
+
+/// Moves the entries not yet on the other side with `transfer` (unless
+/// `--dry-run`), counting what happened to each. An unavailable remote
+/// stops it; any other failure is counted and the rest go on.
+fn move_entries(
+    ctx: &mut Ctx<'_>,
+    args: &TransferArgs,
+    remote: &Remote,
+    planned: Vec<Planned>,
+    direction: Direction,
+    mut transfer: impl FnMut(&EntryName) -> Result<Option<u64>, Transfer>,
+) -> Result<Report> {
+    let root = ctx.workspace.pcache_root.clone();
+    let mut report = Report {
+        remote: remote.url().redacted(),
+        dry_run: args.dry_run,
+        moved: Counts::default(),
+        present: Counts::default(),
+        failed: Counts::default(),
+        invalid: Counts::default(),
+        entries: Vec::new(),
+    };
+    let to_move = planned.iter().filter(|p| !p.present).count() as u64;
+    let progress = ctx.style.progress_bar(to_move, direction.progress());
+    for planned in planned {
+        let (status, bytes, error) = if planned.present {
+            ("present", planned.bytes, None)
         } else if args.dry_run {
-            report.moved.add(bytes);
+            ("moved", planned.bytes, None)
         } else {
-            match crate::remote::download(&remote, &root, &entry) {
-                Ok(Some(size)) => {
-                    report.moved.add(size);
-                    if metas.insert(entry.cache_dir(&root)) {
-                        if let Err(e) = crate::remote::download_meta(&remote, &root, &entry) {
-                            ctx.warn(&e.to_string());
-                        }
-                    }
-                    row.name = Cache::name_at(&entry.cache_dir(&root));
-                }
+            let outcome = transfer(&planned.entry);
+            progress.inc(1, ctx.err);
+            match outcome {
+                Ok(Some(size)) => ("moved", size, None),
                 // Removed since it was listed.
                 Ok(None) => continue,
                 Err(Transfer::Remote(e @ RemoteError::Unavailable(_))) => {
                     progress.finish(ctx.err);
-                    return Err(remote_failed(&remote, &e));
+                    return Err(remote_failed(remote, &e));
                 }
                 Err(Transfer::Invalid(why)) => {
                     ctx.warn(&why);
-                    report.invalid.add(bytes);
-                    row.status = "invalid";
-                    row.error = Some(why);
+                    ("invalid", planned.bytes, Some(why))
                 }
-                Err(e) => {
-                    report.failed.add(bytes);
-                    row.status = "failed";
-                    row.error = Some(e.to_string());
-                }
+                Err(e) => ("failed", planned.bytes, Some(e.to_string())),
             }
-            progress.inc(1, ctx.err);
+        };
+        match status {
+            "present" => report.present.add(bytes),
+            "moved" => report.moved.add(bytes),
+            "invalid" => report.invalid.add(bytes),
+            _ => report.failed.add(bytes),
         }
-        report.entries.push(row);
+        report.entries.push(Row {
+            package: planned.package,
+            name: Cache::name_at(&planned.entry.cache_dir(&root)),
+            key: planned.entry.key().to_string(),
+            bytes,
+            status,
+            error,
+        });
     }
     progress.finish(ctx.err);
-    finish(ctx, args, Direction::Pull, &report)
+    Ok(report)
 }
 
 /// The packages `pull` looks for: the ones named, else the workspace's.
@@ -316,29 +338,6 @@ fn remote_keys(remote: &Remote, dir: &CacheDir) -> Result<Option<HashSet<String>
 
 fn remote_failed(remote: &Remote, e: &RemoteError) -> anyhow::Error {
     anyhow::anyhow!("remote {}: {e}", remote.url())
-}
-
-fn report(remote: &Remote, dry_run: bool) -> Report {
-    Report {
-        remote: remote.url().redacted(),
-        dry_run,
-        moved: Counts::default(),
-        present: Counts::default(),
-        failed: Counts::default(),
-        invalid: Counts::default(),
-        entries: Vec::new(),
-    }
-}
-
-fn row(package: &str, name: Option<String>, entry: &EntryName, bytes: u64) -> Row {
-    Row {
-        package: package.to_owned(),
-        name,
-        key: entry.key().to_string(),
-        bytes,
-        status: "moved",
-        error: None,
-    }
 }
 
 fn finish(

@@ -99,19 +99,7 @@ impl Fixture {
             .prefix(&format!("fixture-{name}-"))
             .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
             .unwrap();
-        for entry in fs::read_dir(self.root()).unwrap().flatten() {
-            let file_name = entry.file_name();
-            if file_name == "counters" || file_name == "target" {
-                continue;
-            }
-            let dest = dir.path().join(&file_name);
-            if entry.file_type().unwrap().is_dir() {
-                fs::create_dir_all(&dest).unwrap();
-                copy_tree(&entry.path(), &dest);
-            } else {
-                fs::copy(entry.path(), dest).unwrap();
-            }
-        }
+        copy_tree_except(self.root(), dir.path(), &["counters", "target"]);
         let counters = dir.path().join("counters");
         fs::create_dir_all(&counters).unwrap();
         Fixture {
@@ -284,7 +272,16 @@ pub fn entries_under(dir: &Path) -> Vec<PathBuf> {
 }
 
 fn copy_tree(from: &Path, to: &Path) {
+    copy_tree_except(from, to, &[]);
+}
+
+/// Copies the tree `from` into `to`, leaving out the top-level entries
+/// named in `except`.
+fn copy_tree_except(from: &Path, to: &Path, except: &[&str]) {
     for entry in fs::read_dir(from).unwrap().flatten() {
+        if except.iter().any(|e| entry.file_name() == *e) {
+            continue;
+        }
         let dest = to.join(entry.file_name());
         if entry.file_type().unwrap().is_dir() {
             fs::create_dir_all(&dest).unwrap();
