@@ -105,10 +105,8 @@ pub(crate) fn read_through(
     problems: &mut Vec<Problem>,
 ) -> Visit {
     let session = Session::get();
-    if session.env.remote.is_none() {
-        return Visit::default();
-    }
-    let (Ok(root), Some(setup)) = (&session.root, session.remote()) else {
+    // Without `PCACHE_REMOTE`, this is all a step pays.
+    let (Some(setup), Ok(root)) = (session.remote(), &session.root) else {
         return Visit::default();
     };
     let mut visit = Visit::default();
@@ -170,17 +168,25 @@ pub(crate) fn write_back(step_name: &str, upload: &Upload, problems: &mut Vec<Pr
     let outbox = remote::outbox_dir(&upload.root);
     let item = outbox.join(upload.entry.outbox_item());
     if let Err(e) = fs::create_dir_all(&outbox).and_then(|()| fs::write(&item, b"")) {
-        problems.push(Problem::new(
-            format!("failed to queue the entry for the remote: {e}"),
-            Some(item),
-        ));
+        let problem = format!(
+            "failed to queue the entry for the remote in `{}`: {e}",
+            outbox.display()
+        );
+        trouble(step_name, setup, problem, problems);
         return;
     }
     let url = settings.url.redacted();
-    if let Some(cause) = last_upload_error(&upload.root, &url) {
-        trouble(step_name, setup, cause, problems);
+    if !setup.required {
+        // A required remote's uploads happen here, and report themselves.
+        if let Some(cause) = last_upload_error(&upload.root, &url) {
+            trouble(step_name, setup, cause, problems);
+        }
     }
-    if marked_down(&upload.root, &url).is_some() {
+    if let Some(cause) = marked_down(&upload.root, &url) {
+        if setup.required {
+            let problem = format!("remote {url} is unavailable ({cause}): the entry was not sent");
+            trouble(step_name, setup, problem, problems);
+        }
         // `cargo pcache push` sends it later.
         return;
     }
@@ -383,4 +389,52 @@ fn detach(command: &mut Command) {
     }
     #[cfg(not(unix))]
     let _ = command;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_down_marker_counts_for_its_remote_and_for_a_minute() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let url = "redis://***@h:1/0";
+        assert_eq!(marked_down(root, url), None);
+        fs::write(
+            remote::down_marker(root),
+            format!("{url}\nno answer to a stat within 2.0 s\n"),
+        )
+        .unwrap();
+        let cause = marked_down(root, url).unwrap();
+        assert!(
+            cause.starts_with("no answer to a stat within 2.0 s, "),
+            "{cause}"
+        );
+        // Another remote is not down because this one is.
+        assert_eq!(marked_down(root, "file:///elsewhere"), None);
+        let old = SystemTime::now() - remote::DOWN_FOR - Duration::from_secs(1);
+        fs::File::options()
+            .write(true)
+            .open(remote::down_marker(root))
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
+        assert_eq!(marked_down(root, url), None);
+    }
+
+    #[test]
+    fn helper_outcomes_name_the_remote_and_the_cause() {
+        let url = "s3://b/p";
+        let unavailable = describe(url, Some(HelperStatus::Unavailable), "no answer");
+        assert_eq!(
+            unavailable,
+            "remote s3://b/p unavailable: no answer; build scripts skip it for 60 s"
+        );
+        assert_eq!(
+            describe(url, Some(HelperStatus::Failed), ""),
+            "remote s3://b/p failed: no reason given"
+        );
+        assert!(describe(url, None, "killed by signal 9").contains("killed by signal 9"));
+    }
 }
