@@ -690,3 +690,20 @@ fn which(program: &str) -> Option<PathBuf> {
         .map(|dir| dir.join(program))
         .find(|p| p.is_file())
 }
+
+#[test]
+fn changing_the_remote_settings_never_reruns_a_build_script() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = format!("file://{}", dir.path().join("one").display());
+    let m = Machine::new(Fixture::directives("remote-rerun", shared_target()), &first);
+    m.build_package(&[]);
+    assert_eq!(m.fixture.count("runs"), 1);
+    let second = format!("file://{}", dir.path().join("two").display());
+    m.build_package(&[
+        ("PCACHE_REMOTE", second.as_str()),
+        ("PCACHE_REMOTE_MODE", "read"),
+        ("PCACHE_REMOTE_REQUIRED", "1"),
+        ("PCACHE_REMOTE_HELPER", "/elsewhere/cargo-pcache"),
+    ]);
+    assert_eq!(m.fixture.count("runs"), 1, "the build script ran again");
+}
