@@ -44,7 +44,7 @@ pub(crate) fn run(
     err: &mut dyn Write,
     args: &RemoteArgs,
 ) -> Result<()> {
-    let settings = configured(|w| {
+    let (settings, vars) = configured(|w| {
         if !style.quiet {
             let _ = writeln!(err, "{}: {w}", style.paint_err(Paint::Yellow, "warning"));
         }
@@ -58,7 +58,7 @@ pub(crate) fn run(
         checks: Vec::new(),
     };
     let started = Instant::now();
-    match connect(&settings) {
+    match connect(&settings, &vars) {
         Ok(remote) => {
             report.can_list = remote.can_list();
             probe(&remote, settings.access, &mut report.checks);

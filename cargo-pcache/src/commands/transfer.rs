@@ -85,15 +85,16 @@ impl Direction {
 }
 
 /// The remote as configured where `cargo pcache` runs, with what Cargo's
-/// configuration adds.
-pub(crate) fn configured(mut warn: impl FnMut(&str)) -> Result<RemoteSettings> {
+/// configuration adds, and the variables it was read from (which hold the
+/// credentials the client needs).
+pub(crate) fn configured(mut warn: impl FnMut(&str)) -> Result<(RemoteSettings, Vars)> {
     let cwd = std::env::current_dir().unwrap_or_default();
     let vars = Vars::cargo(&cwd);
     for warning in &vars.warnings {
         warn(warning);
     }
     match vars.settings()? {
-        Some(settings) => Ok(settings),
+        Some(settings) => Ok((settings, vars)),
         None => bail!(
             "no remote configured: set {} (s3://bucket/prefix, redis://host:port/db, webdav+http(s)://host/path or file:///dir), in the environment or in .cargo/config.toml [env]",
             remote::REMOTE_VAR
@@ -101,24 +102,22 @@ pub(crate) fn configured(mut warn: impl FnMut(&str)) -> Result<RemoteSettings> {
     }
 }
 
-/// The client for `settings`, with the credentials Cargo's configuration
-/// may add.
-pub(crate) fn connect(settings: &RemoteSettings) -> Result<Remote> {
-    let cwd = std::env::current_dir().unwrap_or_default();
-    Remote::open(settings, &Vars::cargo(&cwd))
+/// The client for `settings`, with the credentials in `vars`.
+pub(crate) fn connect(settings: &RemoteSettings, vars: &Vars) -> Result<Remote> {
+    Remote::open(settings, vars)
         .map_err(|e| anyhow::anyhow!("remote {}: {e}", settings.url.redacted()))
 }
 
 /// `cargo pcache push`.
 pub(crate) fn push(ctx: &mut Ctx<'_>, args: &TransferArgs, caches: Vec<Cache>) -> Result<()> {
-    let settings = configured(|w| ctx.warn(w))?;
+    let (settings, vars) = configured(|w| ctx.warn(w))?;
     if settings.access == Access::Read && !args.dry_run {
         bail!(
             "{}=read: this remote is read-only here; push needs read-write",
             remote::MODE_VAR
         );
     }
-    let remote = connect(&settings)?;
+    let remote = connect(&settings, &vars)?;
     let root = ctx.workspace.pcache_root.clone();
     let mut planned = Vec::new();
     for cache in &caches {
@@ -170,8 +169,8 @@ pub(crate) fn push(ctx: &mut Ctx<'_>, args: &TransferArgs, caches: Vec<Cache>) -
 
 /// `cargo pcache pull`.
 pub(crate) fn pull(ctx: &mut Ctx<'_>, args: &TransferArgs) -> Result<()> {
-    let settings = configured(|w| ctx.warn(w))?;
-    let remote = connect(&settings)?;
+    let (settings, vars) = configured(|w| ctx.warn(w))?;
+    let remote = connect(&settings, &vars)?;
     if !remote.can_list() {
         bail!(
             "remote {}: a {} remote cannot list its entries, so there is nothing to pull ahead of time; builds fetch the entries they miss",

@@ -42,7 +42,8 @@ fn act(action: &HelperAction) -> Outcome {
             ),
         ));
     }
-    let settings = match Vars::process().settings() {
+    let vars = Vars::process();
+    let settings = match vars.settings() {
         Ok(Some(settings)) => settings,
         Ok(None) => {
             return Err((
@@ -52,8 +53,7 @@ fn act(action: &HelperAction) -> Outcome {
         }
         Err(e) => return Err((HelperStatus::Error, e.to_string())),
     };
-    let remote =
-        Remote::open(&settings, &Vars::process()).map_err(|e| failed(root, &settings.url, e))?;
+    let remote = Remote::open(&settings, &vars).map_err(|e| failed(root, &settings.url, e))?;
     match action {
         HelperAction::Fetch { entry, .. } => {
             let entry = parse(entry)?;
