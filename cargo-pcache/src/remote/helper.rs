@@ -79,8 +79,7 @@ fn act(action: &HelperAction) -> Outcome {
                 Err(e) => Err(transfer_failed(root, &remote, e)),
             }
         }
-        HelperAction::Upload { entry: None, .. } => match super::drain_outbox(&remote, root, false)
-        {
+        HelperAction::Upload { entry: None, .. } => match super::drain_outbox(&remote, root) {
             Ok(_) => Ok(HelperStatus::Done),
             Err(e) => Err(transfer_failed(root, &remote, e)),
         },

@@ -148,17 +148,8 @@ pub(crate) fn mark_up(root: &Path) {
     }
 }
 
-/// What emptying the outbox did.
-#[derive(Debug, Default)]
-pub(crate) struct Drained {
-    pub(crate) entries: u64,
-    pub(crate) bytes: u64,
-    /// Whether another uploader held the outbox (and will empty it).
-    pub(crate) busy: bool,
-}
-
 /// The entries waiting in `root`'s outbox.
-pub(crate) fn outbox(root: &Path) -> io::Result<Vec<(String, Option<EntryName>)>> {
+fn outbox(root: &Path) -> io::Result<Vec<(String, Option<EntryName>)>> {
     let mut items = Vec::new();
     match fs::read_dir(remote::outbox_dir(root)) {
         Ok(rd) => {
@@ -176,12 +167,11 @@ pub(crate) fn outbox(root: &Path) -> io::Result<Vec<(String, Option<EntryName>)>
 }
 
 /// Uploads what the outbox of `root` asks for, removing each item once its
-/// entry is on the remote. Holds the outbox lock meanwhile: with `wait`, it
-/// waits for another uploader to finish first; without, it leaves the work
-/// to it. Stops at the first remote failure, leaving the rest, and records
-/// the failure for the next build script to report.
-pub(crate) fn drain_outbox(remote: &Remote, root: &Path, wait: bool) -> Result<Drained, Transfer> {
-    let mut drained = Drained::default();
+/// entry is on the remote. Holds the outbox lock meanwhile, and leaves the
+/// work to the uploader that holds it already, if one does. Stops at the
+/// first remote failure, leaving the rest, and records the failure for the
+/// next build script to report.
+pub(crate) fn drain_outbox(remote: &Remote, root: &Path) -> Result<(), Transfer> {
     let mut sent = HashSet::new();
     // A build script may add an item after the last listing, while its
     // own uploader finds the lock held and leaves: look again after
@@ -195,17 +185,8 @@ pub(crate) fn drain_outbox(remote: &Remote, root: &Path, wait: bool) -> Result<D
             .open(&lock_path)
             .map_err(|e| io_failed("open", &lock_path, &e))?;
         let mut lock = fd_lock::RwLock::new(file);
-        let _guard = if wait {
-            lock.write()
-                .map_err(|e| io_failed("lock", &lock_path, &e))?
-        } else {
-            match lock.try_write() {
-                Ok(guard) => guard,
-                Err(_) => {
-                    drained.busy = true;
-                    return Ok(drained);
-                }
-            }
+        let Ok(_guard) = lock.try_write() else {
+            return Ok(());
         };
         let items = outbox(root).map_err(|e| io_failed("read", &remote::outbox_dir(root), &e))?;
         if items.is_empty() {
@@ -218,13 +199,8 @@ pub(crate) fn drain_outbox(remote: &Remote, root: &Path, wait: bool) -> Result<D
                 continue;
             };
             match upload(remote, root, &entry, &mut sent) {
-                Ok(size) => {
-                    drained.entries += u64::from(size.is_some());
-                    drained.bytes += size.unwrap_or(0);
-                    let _ = fs::remove_file(&item_path);
-                }
-                // The entry is gone or unreadable here: nothing to send.
-                Err(Transfer::Local(_) | Transfer::Invalid(_)) => {
+                // Sent, or gone or unreadable here: nothing (more) to send.
+                Ok(_) | Err(Transfer::Local(_) | Transfer::Invalid(_)) => {
                     let _ = fs::remove_file(&item_path);
                 }
                 Err(Transfer::Remote(e)) => {
@@ -243,7 +219,7 @@ pub(crate) fn drain_outbox(remote: &Remote, root: &Path, wait: bool) -> Result<D
         }
     }
     let _ = fs::remove_file(remote::upload_error(root));
-    Ok(drained)
+    Ok(())
 }
 
 fn record_upload_error(root: &Path, url: &RemoteUrl, e: &RemoteError) {
