@@ -200,11 +200,8 @@ impl Step {
             .ok()
             .map(|root| conventions::cache_dir(root, package, options.name));
         if session.mode == Mode::Off {
-            // Disabled steps are still counted, in caches that exist: off
-            // means no directory is made and no entry read or written.
-            self.stats = dir
-                .filter(|d| d.is_dir() && session.env.stats)
-                .map(|d| Store::at(d).stats_log());
+            // Off touches nothing under the pcache directory, not even the
+            // statistics: the step is not counted.
             self.miss = Some(MissReason::Disabled);
             return None;
         }

@@ -186,6 +186,39 @@ fn pcache_dir_moves_the_cache_and_pcache_off_disables_it() {
 }
 
 #[test]
+fn pcache_off_creates_or_changes_no_file_under_the_pcache_dir() {
+    let f = Fixture::new("off-untouched");
+    let elsewhere = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let dir = elsewhere.path().join("pcache");
+    let dir_text = dir.to_str().unwrap();
+
+    // Nothing there yet: off makes no directory at all.
+    f.build(&[("PCACHE_DIR", dir_text), ("PCACHE", "off")]);
+    assert!(!dir.exists(), "PCACHE=off created {}", dir.display());
+
+    // Caches, statistics and input records there: off leaves every file,
+    // its contents and its times as they were, however many steps run.
+    f.build(&[("PCACHE_DIR", dir_text)]);
+    f.build(&[("PCACHE_DIR", dir_text), ("FIXTURE_RERUN", "1")]);
+    let before = support::tree_state(&dir);
+    assert!(
+        before.keys().any(|p| p.ends_with("stats.log")),
+        "{before:#?}"
+    );
+    for (value, rerun) in [("off", "2"), ("0", "3"), ("false", "4")] {
+        let off = f.build(&[
+            ("PCACHE_DIR", dir_text),
+            ("PCACHE", value),
+            ("FIXTURE_RERUN", rerun),
+        ]);
+        assert!(off.has_step("off table"), "{:?}", off.steps());
+        assert_eq!(support::tree_state(&dir), before, "PCACHE={value}");
+    }
+    // The first off build, the miss, and the three off builds.
+    assert_counts(&f, 5);
+}
+
+#[test]
 fn expired_values_are_recomputed() {
     let f = Fixture::new("expiry");
     f.build(&[("FIXTURE_MODE", "expiry")]);

@@ -271,6 +271,38 @@ pub fn entries_under(dir: &Path) -> Vec<PathBuf> {
     found
 }
 
+/// Every file and directory under `dir`, with what a write would change:
+/// its size, modification and change times, and contents' CRC-32.
+pub fn tree_state(dir: &Path) -> std::collections::BTreeMap<PathBuf, (u64, i64, i64, i64, u32)> {
+    use std::os::unix::fs::MetadataExt;
+    let mut state = std::collections::BTreeMap::new();
+    let mut pending = vec![dir.to_owned()];
+    while let Some(path) = pending.pop() {
+        let Ok(meta) = fs::symlink_metadata(&path) else {
+            continue;
+        };
+        let crc = if meta.is_file() {
+            crc32fast::hash(&fs::read(&path).unwrap_or_default())
+        } else {
+            0
+        };
+        if meta.is_dir() {
+            pending.extend(fs::read_dir(&path).unwrap().flatten().map(|e| e.path()));
+        }
+        state.insert(
+            path,
+            (
+                meta.len(),
+                meta.mtime() * 1_000_000_000 + meta.mtime_nsec(),
+                meta.ctime() * 1_000_000_000 + meta.ctime_nsec(),
+                meta.ino() as i64,
+                crc,
+            ),
+        );
+    }
+    state
+}
+
 fn copy_tree(from: &Path, to: &Path) {
     copy_tree_except(from, to, &[]);
 }
