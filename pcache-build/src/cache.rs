@@ -127,11 +127,20 @@ impl Cache {
     {
         let inputs = parts::inputs(&inputs);
         let (step, prepared) = Step::start(self.options(), entry_point, type_name::<T>(), inputs);
+        // Whatever the mode, a step with a destination forwards its output
+        // with the scratch directory's paths rewritten to `dest`: cc's link
+        // lines must name where the library ends up, stored or not.
+        let forward = || match dest {
+            Some(_) => Recorder::forwarding(step.places(dest)),
+            None => Recorder::idle(),
+        };
         let Some(prepared) = prepared else {
-            return step.uncached(|| compute(&Recorder::idle()));
+            let recorder = forward();
+            return step.uncached(|| recorder.run_unstored(compute));
         };
         if step.mode() == Mode::Verify {
-            return verify(step, &prepared, || compute(&Recorder::idle()));
+            let recorder = forward();
+            return verify(step, &prepared, || recorder.run_unstored(compute));
         }
         let places = step.places(dest);
         let mut recorded = Recorded::Failed;

@@ -13,7 +13,9 @@
 //! also recorded, with every path under the scratch directory, the
 //! destination, `OUT_DIR` or the package directory written relative to it.
 //! Directives naming the scratch directory are forwarded already rewritten to
-//! the destination, so that path never reaches Cargo.
+//! the destination, so that path never reaches Cargo — in every mode: a
+//! `cached_files` step that is not stored (`PCACHE=off`, `PCACHE=verify`,
+//! an unusable cache) is still captured for that rewriting alone.
 //!
 //! # Limits
 //!
@@ -675,6 +677,28 @@ impl Recorder {
     /// A recorder that records nothing, for steps without a cache.
     pub(crate) fn idle() -> Recorder {
         Recorder { capture: None }
+    }
+
+    /// A recorder for a step that is computed but not stored: it only
+    /// forwards the step's output with paths rewritten (a scratch directory
+    /// to the destination). Where capture cannot be set up, the output goes
+    /// to Cargo as it is.
+    pub(crate) fn forwarding(places: Places) -> Recorder {
+        Recorder {
+            capture: Capture::start(places).ok().map(Ok),
+        }
+    }
+
+    /// Runs `compute` under this recorder and ends the capture once its
+    /// output has been forwarded; nothing is kept.
+    pub(crate) fn run_unstored<T>(self, compute: impl FnOnce(&Recorder) -> T) -> T {
+        let value = compute(&self);
+        if let Some(Ok(capture)) = self.capture {
+            // Nothing is stored: an incomplete capture only means a child
+            // still holds stdout, which then writes to Cargo directly.
+            let _ = capture.finish();
+        }
+        value
     }
 
     /// Recognises `dir` (a scratch directory) as the destination.

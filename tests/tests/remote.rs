@@ -208,7 +208,7 @@ fn steps_are_shared_across_machines(name: &str, remote: &str) {
     assert_eq!(tested.pcache_warnings(), Vec::<&str>::new());
     let b_out = latest_output(&b.fixture.target, "debug", &b.fixture.package).1;
     assert_ne!(a_out, b_out);
-    assert_same_tree(&a_out.join("clib"), &b_out.join("clib"));
+    assert_same_tree(&a_out, &b_out);
 
     let probe = b.build(&["run", "-p", &b.fixture.package, "--bin", "fx-probe"], &[]);
     assert!(
@@ -218,6 +218,62 @@ fn steps_are_shared_across_machines(name: &str, remote: &str) {
     );
     // Now local: the next build reads nothing from the remote.
     assert!(b.root().join(&b.fixture.package).is_dir());
+}
+
+/// Asserts that the newest build-script run of `machine`'s package gave
+/// Cargo a link line naming its `OUT_DIR` (where `clib` compiled the C
+/// library) and no scratch path, and that the binary linking it ran.
+fn assert_links_from_out_dir(machine: &Machine, run: &Build, mode: &str) {
+    let fixture = &machine.fixture;
+    let (output, out_dir) = latest_output(&fixture.target, "debug", &fixture.package);
+    let raw = fs::read_to_string(output).unwrap();
+    assert!(!raw.contains(".pcache-scratch"), "{mode}: {raw}");
+    let wanted = format!("cargo:rustc-link-search=native={}", out_dir.display());
+    assert!(raw.lines().any(|l| l == wanted), "{mode}: {raw}");
+    assert!(out_dir.join("libfxanswer.a").is_file(), "{mode}");
+    assert!(
+        run.stdout.contains("fx-probe: answer 42"),
+        "{mode}: {}",
+        run.stdout
+    );
+}
+
+/// A C library compiled by cc into the scratch directory of a
+/// `cached_files` step whose destination is `OUT_DIR`, with nothing printed
+/// by hand: the binary links in every mode, stored or not.
+#[test]
+fn a_c_library_compiled_into_out_dir_links_off_miss_hit_verify_and_from_the_remote() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("file://{}", dir.path().display());
+    let a = Machine::new(Fixture::directives("cc-modes", shared_target()), &url);
+    let package = a.fixture.package.clone();
+    let run = ["run", "-p", &package, "--bin", "fx-probe"];
+
+    let off = a.build(&run, &[("PCACHE", "off")]);
+    assert!(off.has_step("off clib"), "{:?}", off.steps());
+    assert_links_from_out_dir(&a, &off, "off");
+
+    let miss = a.build(&run, &[("FIXTURE_RERUN", "1")]);
+    assert!(miss.has_step("miss clib"), "{:?}", miss.steps());
+    assert_links_from_out_dir(&a, &miss, "miss");
+
+    // A fresh OUT_DIR, restored from the entry.
+    a.build(&["clean", "-p", &package], &[]);
+    let hit = a.build(&run, &[("FIXTURE_RERUN", "1")]);
+    assert!(hit.has_step("hit clib"), "{:?}", hit.steps());
+    assert_links_from_out_dir(&a, &hit, "hit");
+
+    let verify = a.build(&run, &[("PCACHE", "verify"), ("FIXTURE_RERUN", "2")]);
+    assert!(verify.has_step("verified clib"), "{:?}", verify.steps());
+    assert_links_from_out_dir(&a, &verify, "verify");
+    assert_eq!(a.fixture.count("clib"), 3, "off, miss and verify computed");
+    a.wait_for_uploads();
+
+    let b = Machine::new(a.fixture.checkout_elsewhere("cc-modes", other_target()), &url);
+    let remote = b.build(&run, &[]);
+    assert_all_from_the_remote(&remote);
+    assert_eq!(b.fixture.count("clib"), 0);
+    assert_links_from_out_dir(&b, &remote, "remote hit");
 }
 
 #[test]
@@ -507,8 +563,10 @@ fn a_hostile_remote_cannot_make_a_step_write_outside_its_destination() {
     let warning = the_one_warning(&built);
     assert!(warning.contains("escape.txt"), "{warning}");
     let out_dir = latest_output(&b.fixture.target, "debug", &b.fixture.package).1;
+    // `../escape.txt` from OUT_DIR, the tree's destination.
+    assert!(!out_dir.parent().unwrap().join("escape.txt").exists());
     assert!(!out_dir.join("escape.txt").exists());
-    assert!(out_dir.join("clib/libfxanswer.a").is_file());
+    assert!(out_dir.join("libfxanswer.a").is_file());
 }
 
 #[test]
