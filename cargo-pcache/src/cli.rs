@@ -23,12 +23,21 @@ Examples:
 Caches live in <target-dir>/pcache/<package>/ (or $PCACHE_DIR/<package>/).
 Exit status: 0 success, 1 error, 2 usage.";
 
+/// The examples, then the configuration register.
+fn after_help() -> String {
+    format!(
+        "{EXAMPLES}\n\nConfiguration: a flag beats the environment (including .cargo/config.toml [env]),\n\
+         which beats [package.metadata.pcache], which beats [workspace.metadata.pcache].\n{}",
+        pcache_core::config::register_text()
+    )
+}
+
 /// Cargo runs `cargo-pcache pcache …` for `cargo pcache …`.
 #[derive(Debug, Parser)]
 #[command(name = "cargo", bin_name = "cargo", styles = clap::builder::Styles::styled())]
 pub(crate) enum CargoCli {
     /// Inspect and manage the caches pcache-build keeps for build scripts
-    #[command(version, after_help = EXAMPLES)]
+    #[command(version, after_help = after_help())]
     Pcache(PcacheArgs),
 }
 
@@ -54,9 +63,10 @@ pub(crate) struct GlobalArgs {
     /// Say more: per-cache lines for flush, clear and delete
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub(crate) verbose: u8,
-    /// Coloring: auto, always, never (NO_COLOR is honoured with auto)
-    #[arg(long, global = true, value_enum, value_name = "WHEN", default_value_t = ColorWhen::Auto)]
-    pub(crate) color: ColorWhen,
+    /// Coloring: auto, always, never [default: CARGO_TERM_COLOR, else auto;
+    /// NO_COLOR is honoured with auto]
+    #[arg(long, global = true, value_enum, value_name = "WHEN")]
+    pub(crate) color: Option<ColorWhen>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

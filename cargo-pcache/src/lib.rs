@@ -48,8 +48,9 @@ use std::io::{self, Write};
 use std::process::ExitCode;
 
 use clap::Parser;
+use pcache_core::config::{self, Env};
 
-use crate::cli::{CargoCli, Command, PcacheArgs};
+use crate::cli::{CargoCli, ColorWhen, Command, PcacheArgs};
 use crate::commands::Ctx;
 use crate::commands::remove::Verb;
 use crate::output::{Paint, Style};
@@ -146,14 +147,36 @@ where
     if let Command::RemoteHelper(helper) = &args.command {
         return remote::helper::run(helper, stderr);
     }
+    // Settings come from the environment and Cargo's configuration files
+    // that apply here, as they do for builds started here.
+    let env = Env::cargo(&std::env::current_dir().unwrap_or_default());
+    let mut problems = env.warnings().to_vec();
+    let color = args
+        .global
+        .color
+        .or_else(|| match config::term_color(&env, &mut problems)? {
+            "always" => Some(ColorWhen::Always),
+            "never" => Some(ColorWhen::Never),
+            _ => Some(ColorWhen::Auto),
+        });
     let style = Style::new(
-        args.global.color,
+        color.unwrap_or(ColorWhen::Auto),
+        env.get("NO_COLOR").is_some_and(|v| !v.is_empty()),
         args.global.quiet,
         args.global.verbose > 0,
         stdout_is_terminal,
         stderr_is_terminal,
     );
-    match execute(args, style, stdout, stderr) {
+    if !style.quiet {
+        for problem in &problems {
+            let _ = writeln!(
+                stderr,
+                "{}: {problem}",
+                style.paint_err(Paint::Yellow, "warning")
+            );
+        }
+    }
+    match execute(args, env, style, stdout, stderr) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
@@ -165,18 +188,20 @@ where
 
 fn execute(
     args: PcacheArgs,
+    env: Env,
     style: Style,
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> anyhow::Result<()> {
     if let Command::Remote(a) = &args.command {
         // About the remote alone: no workspace needed.
-        return commands::remote::run(style, out, err, a);
+        return commands::remote::run(style, &env, out, a);
     }
-    let workspace = Workspace::discover(&args.global)?;
+    let workspace = Workspace::discover(&args.global, &env)?;
     let found = caches::discover(&workspace.pcache_root)?;
     let mut ctx = Ctx {
         workspace,
+        env,
         style,
         out,
         err,

@@ -46,15 +46,16 @@ impl Paint {
 
 impl Style {
     /// `stdout_tty` and `stderr_tty` say whether the streams `run` writes
-    /// to are terminals.
+    /// to are terminals; `no_color`, whether `NO_COLOR` is set (it turns
+    /// `auto` off).
     pub(crate) fn new(
         when: ColorWhen,
+        no_color: bool,
         quiet: bool,
         verbose: bool,
         stdout_tty: bool,
         stderr_tty: bool,
     ) -> Style {
-        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
         let color_for = |tty: bool| match when {
             ColorWhen::Always => true,
             ColorWhen::Never => false,

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
+use pcache_core::config::{self, Env, Settings};
 use pcache_core::conventions;
 
 use crate::cli::GlobalArgs;
@@ -16,19 +17,23 @@ pub(crate) struct Workspace {
     pub(crate) pcache_root: PathBuf,
     /// The target directory, as reported.
     pub(crate) target_dir: PathBuf,
-    /// Workspace members and their `[package.metadata.pcache] expiry`;
+    /// Workspace members and the expiry their metadata gives them
+    /// (`[package.metadata.pcache]`, else `[workspace.metadata.pcache]`);
     /// `None` when not inside a Cargo project.
     pub(crate) members: Option<BTreeMap<String, Option<Duration>>>,
     /// Problems with the workspace's pcache settings, to be reported.
     pub(crate) warnings: Vec<String>,
-    /// `[workspace.metadata.pcache] max-size`.
-    pub(crate) max_size: Option<u64>,
+    /// `[workspace.metadata.pcache]`.
+    pub(crate) settings: Settings,
 }
 
 impl Workspace {
-    pub(crate) fn discover(args: &GlobalArgs) -> Result<Workspace> {
+    /// Finds the workspace from the command line and `env` (the
+    /// environment with Cargo's `[env]`, where `PCACHE_DIR` may be set).
+    pub(crate) fn discover(args: &GlobalArgs, env: &Env) -> Result<Workspace> {
         let target_dir_arg = args.target_dir.as_deref().map(absolute).transpose()?;
-        let pcache_dir = std::env::var_os("PCACHE_DIR")
+        let pcache_dir = env
+            .get_os(config::DIR_VAR)
             .filter(|v| !v.is_empty())
             .map(|v| absolute(Path::new(&v)))
             .transpose()?;
@@ -44,7 +49,7 @@ impl Workspace {
         let metadata = match cmd.exec() {
             Ok(metadata) => Some(metadata),
             Err(e) => {
-                let env_target = std::env::var_os("CARGO_TARGET_DIR").filter(|v| !v.is_empty());
+                let env_target = env.get_os("CARGO_TARGET_DIR").filter(|v| !v.is_empty());
                 if target_dir_arg.is_none() && pcache_dir.is_none() && env_target.is_none() {
                     let cwd = std::env::current_dir().unwrap_or_default();
                     let at = args.manifest_path.as_deref().unwrap_or(&cwd);
@@ -58,17 +63,18 @@ impl Workspace {
             }
         };
         let mut warnings = Vec::new();
-        let mut max_size = None;
+        let mut workspace = Settings::default();
         let (target_dir, build_dir, members) = match metadata {
             Some(m) => {
                 let root_manifest = m.workspace_root.join("Cargo.toml");
-                max_size = settings(&m.workspace_metadata, &root_manifest, &mut warnings).max_size;
+                workspace = settings(&m.workspace_metadata, &root_manifest, &mut warnings);
                 let members = m
                     .workspace_packages()
                     .into_iter()
                     .map(|p| {
-                        let settings = settings(&p.metadata, &p.manifest_path, &mut warnings);
-                        (p.name.to_string(), settings.expiry)
+                        let package = settings(&p.metadata, &p.manifest_path, &mut warnings);
+                        let expiry = config::expiry(None, &package, &workspace);
+                        (p.name.to_string(), expiry)
                     })
                     .collect();
                 let target = m.target_directory.clone().into_std_path_buf();
@@ -78,7 +84,7 @@ impl Workspace {
             None => {
                 let dir = match target_dir_arg {
                     Some(dir) => dir,
-                    None => match std::env::var_os("CARGO_TARGET_DIR").filter(|v| !v.is_empty()) {
+                    None => match env.get_os("CARGO_TARGET_DIR").filter(|v| !v.is_empty()) {
                         Some(dir) => absolute(Path::new(&dir))?,
                         None => PathBuf::from("target"),
                     },
@@ -94,7 +100,7 @@ impl Workspace {
             target_dir,
             members,
             warnings,
-            max_size,
+            settings: workspace,
         })
     }
 
@@ -131,12 +137,12 @@ fn settings(
     metadata: &serde_json::Value,
     manifest: &cargo_metadata::camino::Utf8Path,
     warnings: &mut Vec<String>,
-) -> conventions::Settings {
+) -> Settings {
     let Some(pcache) = metadata.get("pcache") else {
-        return conventions::Settings::default();
+        return Settings::default();
     };
     serde_json::from_value(pcache.clone()).unwrap_or_else(|e| {
         warnings.push(format!("ignoring the pcache settings in `{manifest}`: {e}"));
-        conventions::Settings::default()
+        Settings::default()
     })
 }

@@ -50,7 +50,8 @@ impl Cache {
     }
 
     /// Values older than `expiry` are recomputed. Without this, the
-    /// package's `[package.metadata.pcache] expiry` applies, if any.
+    /// package's `[package.metadata.pcache] expiry` applies, else the
+    /// workspace's `[workspace.metadata.pcache] expiry`, if any.
     pub fn expiry(mut self, expiry: Duration) -> Cache {
         self.expiry = Expiry::After(expiry);
         self

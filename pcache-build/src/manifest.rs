@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use pcache_core::conventions;
+use pcache_core::config::Settings;
 
 /// The parts of `Cargo.toml` pcache reads.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -15,6 +15,9 @@ pub(crate) struct Manifest {
     pub(crate) build_deps: Vec<String>,
     /// `package.build`, if it names the build script.
     pub(crate) build_script: Option<String>,
+    /// `[workspace.metadata.pcache]`, when this manifest is the workspace's
+    /// root (`Err`: the problem with it).
+    pub(crate) workspace: Option<Result<Settings, String>>,
 }
 
 impl Manifest {
@@ -47,7 +50,7 @@ impl Manifest {
             .and_then(|p| p.get("metadata"))
             .and_then(|m| m.get("pcache"))
             .cloned()
-            .map(toml::Value::try_into::<conventions::Settings>);
+            .map(toml::Value::try_into::<Settings>);
         let expiry = match settings {
             None => None,
             Some(Ok(settings)) => settings.expiry,
@@ -82,21 +85,34 @@ impl Manifest {
             .and_then(|p| p.get("build"))
             .and_then(toml::Value::as_str)
             .map(str::to_owned);
+        let workspace = table.get("workspace").map(workspace_table);
         (
             Manifest {
                 expiry,
                 build_deps,
                 build_script,
+                workspace,
             },
             problems,
         )
     }
 }
 
-/// `[workspace.metadata.pcache] max-size` of the workspace `manifest_dir`
-/// belongs to: the nearest `Cargo.toml` above it (or its own) with a
-/// `[workspace]` table. `Err` names the manifest and the problem.
-pub(crate) fn workspace_max_size(manifest_dir: &Path) -> Result<Option<u64>, (PathBuf, String)> {
+/// The settings in a manifest's `[workspace]` table.
+fn workspace_table(workspace: &toml::Value) -> Result<Settings, String> {
+    match workspace.get("metadata").and_then(|m| m.get("pcache")) {
+        None => Ok(Settings::default()),
+        Some(settings) => settings
+            .clone()
+            .try_into::<Settings>()
+            .map_err(|e| format!("[workspace.metadata.pcache]: {}", e.message())),
+    }
+}
+
+/// `[workspace.metadata.pcache]` of the workspace `manifest_dir` belongs
+/// to: the nearest `Cargo.toml` above it (or its own) with a `[workspace]`
+/// table. `Err` names the manifest and the problem.
+pub(crate) fn workspace_settings(manifest_dir: &Path) -> Result<Settings, (PathBuf, String)> {
     for dir in manifest_dir.ancestors() {
         let path = dir.join("Cargo.toml");
         let Ok(text) = std::fs::read_to_string(&path) else {
@@ -113,21 +129,9 @@ pub(crate) fn workspace_max_size(manifest_dir: &Path) -> Result<Option<u64>, (Pa
         let Some(workspace) = table.get("workspace") else {
             continue;
         };
-        let Some(settings) = workspace.get("metadata").and_then(|m| m.get("pcache")) else {
-            return Ok(None);
-        };
-        return settings
-            .clone()
-            .try_into::<conventions::Settings>()
-            .map(|s| s.max_size)
-            .map_err(|e| {
-                (
-                    path,
-                    format!("[workspace.metadata.pcache]: {}", e.message()),
-                )
-            });
+        return workspace_table(workspace).map_err(|e| (path, e));
     }
-    Ok(None)
+    Ok(Settings::default())
 }
 
 #[cfg(test)]
@@ -179,19 +183,19 @@ mod workspace_tests {
         let pkg = ws.path().join("crates/a");
         std::fs::create_dir_all(&pkg).unwrap();
         std::fs::write(pkg.join("Cargo.toml"), "[package]\nname = \"a\"\n").unwrap();
-        assert_eq!(workspace_max_size(&pkg), Ok(None));
+        assert_eq!(workspace_settings(&pkg), Ok(Settings::default()));
         std::fs::write(
             ws.path().join("Cargo.toml"),
             "[workspace]\nmembers = [\"crates/*\"]\n[workspace.metadata.pcache]\nmax-size = \"500MiB\"\n",
         )
         .unwrap();
-        assert_eq!(workspace_max_size(&pkg), Ok(Some(500 << 20)));
+        assert_eq!(workspace_settings(&pkg).unwrap().max_size, Some(500 << 20));
         std::fs::write(
             ws.path().join("Cargo.toml"),
             "[workspace]\n[workspace.metadata.pcache]\nmax-size = \"lots\"\n",
         )
         .unwrap();
-        let (path, e) = workspace_max_size(&pkg).unwrap_err();
+        let (path, e) = workspace_settings(&pkg).unwrap_err();
         assert_eq!(path, ws.path().join("Cargo.toml"));
         assert!(e.contains("lots"), "{e}");
     }

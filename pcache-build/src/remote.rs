@@ -38,20 +38,21 @@ pub(crate) struct Setup {
 
 impl Setup {
     pub(crate) fn from_env(env: &crate::env::BuildEnv) -> Setup {
-        let settings = RemoteSettings::from_vars(|name| match name {
-            remote::REMOTE_VAR => env.remote.clone(),
-            remote::MODE_VAR => env.remote_mode.clone(),
-            remote::REQUIRED_VAR => env.remote_required.clone(),
-            _ => None,
-        });
+        let settings = RemoteSettings::from_vars(|name| env.vars.get(name));
         let (settings, problem) = match settings {
             Ok(settings) => (settings, None),
             Err(e) => (None, Some(e.to_string())),
         };
+        let explicit = env
+            .vars
+            .get_os(remote::HELPER_VAR)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from);
         let helper = settings
             .as_ref()
-            .and_then(|_| find_helper(env.remote_helper.as_deref()));
-        let required = remote::parse_required(env.remote_required.as_deref()).unwrap_or(true);
+            .and_then(|_| find_helper(explicit.as_deref()));
+        let required =
+            remote::parse_required(env.vars.get(remote::REQUIRED_VAR).as_deref()).unwrap_or(true);
         Setup {
             settings,
             problem,

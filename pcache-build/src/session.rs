@@ -6,9 +6,11 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, OnceLock};
+use std::time::Duration;
 
+use pcache_core::CacheMeta;
+use pcache_core::config::{self, Settings};
 use pcache_core::record::CodeParts;
-use pcache_core::{CacheMeta, conventions};
 
 use crate::env::{BuildEnv, Mode};
 use crate::identity;
@@ -27,13 +29,19 @@ pub(crate) struct Session {
     setup_problems: Vec<Problem>,
     setup_reported: AtomicBool,
     identity: OnceLock<(CodeParts, Vec<Problem>)>,
-    /// The size cap and the problem met reading it, once asked for.
-    max_size: OnceLock<(Option<u64>, Option<Problem>)>,
+    /// `[workspace.metadata.pcache]`, once asked for.
+    workspace: OnceLock<Result<Settings, Problem>>,
+    /// The size cap and the problems met reading it, once asked for.
+    max_size: OnceLock<(Option<u64>, Vec<Problem>)>,
     /// Cache directories whose `cache.toml` this process has written or
     /// checked, with what it says.
     metas_written: Mutex<HashSet<(PathBuf, CacheMeta)>>,
+    /// Whether `PCACHE_REMOTE` is set (looked at once).
+    remote_configured: OnceLock<bool>,
     /// The remote tier's set-up, made on the first local miss.
     remote: OnceLock<remote::Setup>,
+    /// Whether steps record statistics (`PCACHE_STATS`).
+    pub(crate) stats: bool,
 }
 
 impl Session {
@@ -44,15 +52,11 @@ impl Session {
 
     pub(crate) fn new(env: BuildEnv) -> Session {
         let mut setup_problems = Vec::new();
-        let mode = Mode::parse(env.pcache.as_deref()).unwrap_or_else(|other| {
-            setup_problems.push(Problem::new(
-                format!("unknown PCACHE value `{other}` (expected off, 0, false or verify); caching as usual"),
-                None,
-            ));
-            Mode::On
-        });
+        let mut problems = Vec::new();
+        let mode = config::mode(&env.vars, &mut problems);
+        setup_problems.extend(problems.into_iter().map(|p| Problem::new(p, None)));
         let root = locate::pcache_root(
-            env.pcache_dir.as_deref(),
+            env.pcache_dir().as_deref(),
             env.out_dir.as_deref(),
             env.target.as_deref(),
         );
@@ -70,16 +74,19 @@ impl Session {
             _ => Manifest::default(),
         };
         Session {
-            env,
             mode,
             root,
             manifest,
             setup_problems,
             setup_reported: AtomicBool::new(false),
             identity: OnceLock::new(),
+            workspace: OnceLock::new(),
             max_size: OnceLock::new(),
             metas_written: Mutex::new(HashSet::new()),
+            remote_configured: OnceLock::new(),
             remote: OnceLock::new(),
+            stats: config::stats(&env.vars),
+            env,
         }
     }
 
@@ -94,7 +101,14 @@ impl Session {
 
     /// The remote tier's set-up; `None` without `PCACHE_REMOTE`.
     pub(crate) fn remote(&self) -> Option<&remote::Setup> {
-        self.env.remote.as_ref()?;
+        if !*self.remote_configured.get_or_init(|| {
+            self.env
+                .vars
+                .get(pcache_core::remote::REMOTE_VAR)
+                .is_some_and(|v| !v.trim().is_empty())
+        }) {
+            return None;
+        }
         Some(
             self.remote
                 .get_or_init(|| remote::Setup::from_env(&self.env)),
@@ -110,40 +124,66 @@ impl Session {
         }
     }
 
-    /// The size cap of the pcache directory: `PCACHE_MAX_SIZE`, else the
-    /// workspace's `[workspace.metadata.pcache] max-size`. Read once, and
+    /// The size cap of the pcache directory, by the register's precedence
+    /// (`PCACHE_MAX_SIZE`, else the workspace's `max-size`). Read once, and
     /// only after a store (never on the hit path). A bad value is reported
     /// once, as a warning of its own.
     pub(crate) fn max_size(&self) -> Option<u64> {
-        let (cap, problem) = self.max_size.get_or_init(|| match &self.env.max_size {
-            Some(text) => match conventions::parse_size(text) {
-                Ok(bytes) => (Some(bytes), None),
-                Err(e) => (
-                    None,
-                    Some(Problem::new(format!("PCACHE_MAX_SIZE: {e}"), None)),
-                ),
-            },
-            None => match self
-                .env
-                .manifest_dir
-                .as_deref()
-                .map(manifest::workspace_max_size)
-            {
-                Some(Ok(cap)) => (cap, None),
-                Some(Err((path, e))) => (None, Some(Problem::new(e, Some(path)))),
-                None => (None, None),
-            },
+        let (cap, problems) = self.max_size.get_or_init(|| {
+            let mut problems = Vec::new();
+            let workspace = match self.workspace_settings() {
+                Ok(settings) => settings.clone(),
+                Err(problem) => {
+                    problems.push(problem.clone());
+                    Settings::default()
+                }
+            };
+            let mut texts = Vec::new();
+            let cap = config::max_size(None, &self.env.vars, &workspace, &mut texts);
+            problems.extend(texts.into_iter().map(|p| Problem::new(p, None)));
+            (cap, problems)
         });
-        if let Some(problem) = problem {
+        if !problems.is_empty() {
             static REPORTED: AtomicBool = AtomicBool::new(false);
             if !REPORTED.swap(true, Ordering::Relaxed) {
-                report::emit(&report::warning_line(
-                    "size cap",
-                    std::slice::from_ref(problem),
-                ));
+                report::emit(&report::warning_line("size cap", problems));
             }
         }
         *cap
+    }
+
+    /// `[workspace.metadata.pcache]` of the package's workspace, read once
+    /// when first asked for: from the package's own manifest when it is the
+    /// workspace root, else from the nearest one above that is.
+    fn workspace_settings(&self) -> &Result<Settings, Problem> {
+        self.workspace
+            .get_or_init(|| match &self.manifest.workspace {
+                Some(Ok(settings)) => Ok(settings.clone()),
+                Some(Err(e)) => Err(Problem::new(
+                    e.clone(),
+                    self.env.manifest_dir.as_ref().map(|d| d.join("Cargo.toml")),
+                )),
+                None => match self.env.manifest_dir.as_deref().and_then(Path::parent) {
+                    Some(parent) => manifest::workspace_settings(parent)
+                        .map_err(|(path, e)| Problem::new(e, Some(path))),
+                    None => Ok(Settings::default()),
+                },
+            })
+    }
+
+    /// The expiry of caches that set none: the package's
+    /// `[package.metadata.pcache] expiry`, else the workspace's.
+    pub(crate) fn default_expiry(&self) -> Option<Duration> {
+        if self.manifest.expiry.is_some() {
+            return self.manifest.expiry;
+        }
+        // A bad workspace table is reported with the size cap.
+        let workspace = self.workspace_settings().as_ref().ok();
+        config::expiry(
+            None,
+            &Settings::default(),
+            workspace.unwrap_or(&Settings::default()),
+        )
     }
 
     /// The code identity and the problems met computing it (reported by the

@@ -67,7 +67,7 @@ pub(crate) struct Step {
 /// How long values live in a cache.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Expiry {
-    /// `[package.metadata.pcache] expiry`, or never.
+    /// The package's metadata expiry, else the workspace's, else never.
     FromManifest,
     Never,
     After(Duration),
@@ -224,7 +224,7 @@ impl Step {
             (None, Ok(_)) => return None,
         };
         let expiry = match options.expiry {
-            Expiry::FromManifest => session.manifest.expiry,
+            Expiry::FromManifest => session.default_expiry(),
             Expiry::Never => None,
             Expiry::After(d) => Some(d),
         };
@@ -235,7 +235,7 @@ impl Step {
                 return None;
             }
         };
-        if session.env.stats {
+        if session.stats {
             self.stats = Some(store.stats_log());
         }
         // A read-only cache can still serve hits: a failed metadata write is

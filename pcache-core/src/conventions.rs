@@ -1,18 +1,18 @@
 //! The rules pcache-build and `cargo pcache` must apply identically: where
-//! caches live, what the environment variables mean, how durations and sizes
-//! are written, and how names are shown. Each is written here once.
+//! caches live, how durations and sizes are written, and how names are
+//! shown. Each is written here once. (What configures them is the
+//! [`config`](crate::config) module's.)
 //!
 //! ```
 //! use std::path::Path;
 //! use std::time::Duration;
-//! use pcache_core::conventions::{self, Mode};
+//! use pcache_core::conventions;
 //!
 //! // `<build dir>/pcache/<package>/<short id of the cache name>`
 //! let root = conventions::pcache_root(None, Path::new("/w/target"));
 //! let dir = conventions::cache_dir(&root, "my-sys", "bindings");
 //! assert!(dir.starts_with("/w/target/pcache/my-sys"));
 //!
-//! assert_eq!(Mode::parse(Some("off")), Ok(Mode::Off));
 //! assert_eq!(conventions::parse_duration("1h30m")?, Duration::from_secs(5400));
 //! assert_eq!(conventions::parse_size("2GiB"), Ok(2 << 30));
 //! assert_eq!(conventions::format_size(1536), "1.5 KiB");
@@ -23,8 +23,6 @@ use std::ffi::OsStr;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-
-use serde::{Deserialize, Deserializer};
 
 /// The directory under Cargo's build directory that holds every cache.
 pub const PCACHE_DIR_NAME: &str = "pcache";
@@ -75,86 +73,6 @@ pub fn package_dir_name(package: &str) -> String {
         "_".to_owned()
     } else {
         cleaned
-    }
-}
-
-/// What the `PCACHE` environment variable asks for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
-    /// Read and write the cache (the default; also `on`, `1`, `true`).
-    On,
-    /// `PCACHE=off` (or `0`, `false`): compute every step, touch nothing.
-    Off,
-    /// `PCACHE=verify`: compute every step and compare with the stored value.
-    Verify,
-}
-
-impl Mode {
-    /// Parses the value of `PCACHE` (unset is [`Mode::On`]). An unknown
-    /// value is returned as the error, trimmed and lowercased.
-    pub fn parse(value: Option<&str>) -> Result<Mode, String> {
-        match value.map(|v| v.trim().to_ascii_lowercase()).as_deref() {
-            None | Some("" | "on" | "1" | "true") => Ok(Mode::On),
-            Some("off" | "0" | "false") => Ok(Mode::Off),
-            Some("verify") => Ok(Mode::Verify),
-            Some(other) => Err(other.to_owned()),
-        }
-    }
-}
-
-/// `[package.metadata.pcache]` (and `[workspace.metadata.pcache]`), as
-/// both pcache-build (through `toml`) and `cargo pcache` (through
-/// `cargo metadata`'s JSON) read it.
-///
-/// ```
-/// let settings: pcache_core::conventions::Settings =
-///     toml::from_str("expiry = \"30d\"\nmax-size = \"2GiB\"")?;
-/// assert_eq!(settings.expiry, Some(std::time::Duration::from_secs(30 * 86_400)));
-/// assert_eq!(settings.max_size, Some(2 << 30));
-/// assert!(toml::from_str::<pcache_core::conventions::Settings>("expiry = \"soon\"").is_err());
-/// # Ok::<(), toml::de::Error>(())
-/// ```
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-#[non_exhaustive]
-pub struct Settings {
-    /// Entries older than this are expired: a duration such as `"30d"`, or
-    /// a number of seconds.
-    #[serde(default, deserialize_with = "de_duration")]
-    pub expiry: Option<Duration>,
-    /// The size cap of the whole pcache directory: `"500MiB"`, `"2GiB"`, or
-    /// a number of bytes.
-    #[serde(default, deserialize_with = "de_size")]
-    pub max_size: Option<u64>,
-}
-
-/// A duration or size written as text, or as a bare number.
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum TextOrNumber {
-    Text(String),
-    Number(u64),
-}
-
-fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
-    match TextOrNumber::deserialize(d).map_err(|_| {
-        serde::de::Error::custom("expiry must be a duration such as \"30d\" or a number of seconds")
-    })? {
-        TextOrNumber::Text(text) => parse_duration(&text)
-            .map(Some)
-            .map_err(serde::de::Error::custom),
-        TextOrNumber::Number(secs) => Ok(Some(Duration::from_secs(secs))),
-    }
-}
-
-fn de_size<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
-    match TextOrNumber::deserialize(d).map_err(|_| {
-        serde::de::Error::custom("max-size must be a size such as \"2GiB\" or a number of bytes")
-    })? {
-        TextOrNumber::Text(text) => parse_size(&text)
-            .map(Some)
-            .map_err(|e| serde::de::Error::custom(format!("invalid max-size `{text}`: {e}"))),
-        TextOrNumber::Number(bytes) => Ok(Some(bytes)),
     }
 }
 
@@ -407,28 +325,6 @@ mod tests {
             let text = format_duration(d);
             assert!(parse_duration(&text).unwrap() <= d, "{text}");
         }
-    }
-
-    #[test]
-    fn pcache_modes() {
-        assert_eq!(Mode::parse(None), Ok(Mode::On));
-        for off in ["off", "0", "false", "OFF", " False "] {
-            assert_eq!(Mode::parse(Some(off)), Ok(Mode::Off), "{off}");
-        }
-        assert_eq!(Mode::parse(Some("verify")), Ok(Mode::Verify));
-        assert_eq!(Mode::parse(Some("sometimes")), Err("sometimes".to_owned()));
-    }
-
-    #[test]
-    fn settings_accept_text_and_numbers_and_reject_the_rest() {
-        let s: Settings = toml::from_str("expiry = 90\nmax-size = 1024").unwrap();
-        assert_eq!(s.expiry, Some(Duration::from_secs(90)));
-        assert_eq!(s.max_size, Some(1024));
-        let e = toml::from_str::<Settings>("expiry = true").unwrap_err();
-        assert!(e.message().contains("30d"), "{e}");
-        let e = toml::from_str::<Settings>("max-size = \"huge\"").unwrap_err();
-        assert!(e.message().contains("huge"), "{e}");
-        assert_eq!(toml::from_str::<Settings>("").unwrap(), Settings::default());
     }
 
     #[test]

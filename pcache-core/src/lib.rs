@@ -45,8 +45,10 @@
 //!   order ([`canonical_bytes`] has the rules and their limit).
 //! - [`Error`] — the one error type; every variant but [`Error::Key`] names
 //!   its path.
+//! - [`config`] — the register of every setting (`PCACHE_*` variables,
+//!   metadata keys) and the one precedence builds and commands apply.
 //! - [`conventions`] — what pcache-build and `cargo pcache` must agree on:
-//!   where caches live, `PCACHE` and `PCACHE_DIR`, durations, sizes, names.
+//!   where caches live, durations, sizes, names.
 //!
 //! # On disk
 //!
@@ -107,6 +109,7 @@ mod atomic;
 mod bytes;
 mod canonical;
 mod compute;
+pub mod config;
 pub mod conventions;
 mod entry;
 mod error;

@@ -164,8 +164,8 @@ fn a_hit_in_another_target_dir_prints_that_dirs_paths() {
     let (output, out_dir) = latest_output(other.path(), "debug", &g.package);
     let raw = std::fs::read_to_string(output).unwrap();
     assert!(
-        raw.lines().any(|l| l
-            == format!("cargo:rustc-link-search=native={}", out_dir.display())),
+        raw.lines()
+            .any(|l| l == format!("cargo:rustc-link-search=native={}", out_dir.display())),
         "{raw}"
     );
     assert!(hit.stdout.contains("fx-probe: answer 42"), "{}", hit.stdout);

@@ -219,6 +219,73 @@ fn pcache_off_creates_or_changes_no_file_under_the_pcache_dir() {
 }
 
 #[test]
+fn pcache_dir_in_cargo_config_env_is_where_builds_write_and_cargo_pcache_looks() {
+    let f = Fixture::new("config-env");
+    fs::create_dir_all(f.root().join(".cargo")).unwrap();
+    fs::write(
+        f.root().join(".cargo/config.toml"),
+        "[env]\nPCACHE_DIR = { value = \"cache-here\", relative = true }\n",
+    )
+    .unwrap();
+    f.build(&[]);
+    let moved = f.root().join("cache-here");
+    assert_eq!(entries_under(&moved.join(&f.package)).len(), 3);
+    assert!(f.entries().is_empty(), "{:?}", f.entries());
+
+    // `cargo pcache`, run where the build ran, reads the same `[env]`.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_pcache-helper"))
+        .args(["pcache", "ls", "--json", "-p", &f.package])
+        .current_dir(f.root())
+        .env_remove("PCACHE_DIR")
+        .env("CARGO_TARGET_DIR", &f.target)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let listing: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(listing["pcache_dir"], moved.to_str().unwrap(), "{listing}");
+    let mut names: Vec<_> = listing["caches"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap().to_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["generated", "rows", "table"]);
+}
+
+#[test]
+fn the_workspace_expiry_applies_unless_the_package_sets_its_own() {
+    let f = Fixture::in_workspace("ws-expiry");
+    let root_manifest = f.root().join("Cargo.toml");
+    let text = fs::read_to_string(&root_manifest).unwrap();
+    fs::write(
+        &root_manifest,
+        format!("{text}\n[workspace.metadata.pcache]\nexpiry = \"1\"\n"),
+    )
+    .unwrap();
+    f.build(&[]);
+    std::thread::sleep(Duration::from_millis(1200));
+    f.build(&[("FIXTURE_RERUN", "1")]);
+    assert_counts(&f, 2);
+
+    let package_manifest = f.root().join("pkg/Cargo.toml");
+    let text = fs::read_to_string(&package_manifest).unwrap();
+    fs::write(
+        &package_manifest,
+        format!("{text}\n[package.metadata.pcache]\nexpiry = \"1h\"\n"),
+    )
+    .unwrap();
+    f.build(&[("FIXTURE_RERUN", "2")]);
+    std::thread::sleep(Duration::from_millis(1200));
+    f.build(&[("FIXTURE_RERUN", "3")]);
+    assert_counts(&f, 2);
+}
+
+#[test]
 fn expired_values_are_recomputed() {
     let f = Fixture::new("expiry");
     f.build(&[("FIXTURE_MODE", "expiry")]);

@@ -269,7 +269,10 @@ fn a_c_library_compiled_into_out_dir_links_off_miss_hit_verify_and_from_the_remo
     assert_eq!(a.fixture.count("clib"), 3, "off, miss and verify computed");
     a.wait_for_uploads();
 
-    let b = Machine::new(a.fixture.checkout_elsewhere("cc-modes", other_target()), &url);
+    let b = Machine::new(
+        a.fixture.checkout_elsewhere("cc-modes", other_target()),
+        &url,
+    );
     let remote = b.build(&run, &[]);
     assert_all_from_the_remote(&remote);
     assert_eq!(b.fixture.count("clib"), 0);

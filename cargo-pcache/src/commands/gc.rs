@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 
 use anyhow::Result;
+use pcache_core::config;
 use pcache_core::gc::{self, Candidate};
 use pcache_core::{Removed, Store};
 use serde::Serialize;
@@ -51,12 +52,16 @@ struct Row {
 
 pub(crate) fn run(ctx: &mut Ctx<'_>, args: &GcArgs, caches: Vec<Cache>) -> Result<()> {
     let root = ctx.workspace.pcache_root.clone();
-    let max_bytes = args.max_size.or(ctx.workspace.max_size).or_else(|| {
-        let value = std::env::var("PCACHE_MAX_SIZE").ok()?;
-        pcache_core::conventions::parse_size(&value)
-            .map_err(|e| ctx.warn(&format!("ignoring PCACHE_MAX_SIZE: {e}")))
-            .ok()
-    });
+    let mut problems = Vec::new();
+    let max_bytes = config::max_size(
+        args.max_size,
+        &ctx.env,
+        &ctx.workspace.settings,
+        &mut problems,
+    );
+    for problem in &problems {
+        ctx.warn(problem);
+    }
     // Without a cap, nothing is over it: only expired and corrupt entries go.
     let plan = gc::plan_trim(&root, max_bytes.unwrap_or(u64::MAX))?;
     let mut report = Report {

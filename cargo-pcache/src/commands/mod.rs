@@ -12,6 +12,8 @@ pub(crate) mod why;
 use std::io::Write;
 use std::time::Duration;
 
+use pcache_core::config::Env;
+
 use crate::caches::Cache;
 use crate::output::{Paint, Style};
 use crate::workspace::Workspace;
@@ -19,6 +21,8 @@ use crate::workspace::Workspace;
 /// What every command gets.
 pub(crate) struct Ctx<'a> {
     pub(crate) workspace: Workspace,
+    /// The environment, with Cargo's `[env]`: where settings come from.
+    pub(crate) env: Env,
     pub(crate) style: Style,
     pub(crate) out: &'a mut dyn Write,
     pub(crate) err: &'a mut dyn Write,
@@ -33,7 +37,8 @@ impl Ctx<'_> {
     }
 
     /// The expiry a cache's entries are judged by: the one it recorded,
-    /// else its package's `[package.metadata.pcache] expiry`.
+    /// else its package's metadata (`[package.metadata.pcache] expiry`, else
+    /// the workspace's).
     pub(crate) fn expiry_of(&self, cache: &Cache) -> Option<Duration> {
         cache
             .meta

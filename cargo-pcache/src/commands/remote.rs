@@ -5,6 +5,7 @@ use std::io::Write;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Result, bail};
+use pcache_core::config::Env;
 use pcache_core::remote::{self, Access};
 use serde::Serialize;
 
@@ -38,17 +39,8 @@ struct Check {
 }
 
 /// Runs the checks and reports; fails if one failed.
-pub(crate) fn run(
-    style: Style,
-    out: &mut dyn Write,
-    err: &mut dyn Write,
-    args: &RemoteArgs,
-) -> Result<()> {
-    let (settings, vars) = configured(|w| {
-        if !style.quiet {
-            let _ = writeln!(err, "{}: {w}", style.paint_err(Paint::Yellow, "warning"));
-        }
-    })?;
+pub(crate) fn run(style: Style, env: &Env, out: &mut dyn Write, args: &RemoteArgs) -> Result<()> {
+    let settings = configured(env)?;
     let mut report = Report {
         remote: settings.url.redacted(),
         backend: settings.url.backend().name(),
@@ -58,7 +50,7 @@ pub(crate) fn run(
         checks: Vec::new(),
     };
     let started = Instant::now();
-    match connect(&settings, &vars) {
+    match connect(&settings, env) {
         Ok(remote) => {
             report.can_list = remote.can_list();
             probe(&remote, settings.access, &mut report.checks);

@@ -14,7 +14,8 @@ use super::Ctx;
 use crate::caches::Cache;
 use crate::cli::{Selection, TransferArgs};
 use crate::output;
-use crate::remote::{Remote, RemoteError, Transfer, Vars};
+use crate::remote::{Remote, RemoteError, Transfer};
+use pcache_core::config::Env;
 
 /// The `--json` document. Fields may be added, never renamed or removed.
 #[derive(Serialize)]
@@ -84,17 +85,11 @@ impl Direction {
     }
 }
 
-/// The remote as configured where `cargo pcache` runs, with what Cargo's
-/// configuration adds, and the variables it was read from (which hold the
-/// credentials the client needs).
-pub(crate) fn configured(mut warn: impl FnMut(&str)) -> Result<(RemoteSettings, Vars)> {
-    let cwd = std::env::current_dir().unwrap_or_default();
-    let vars = Vars::cargo(&cwd);
-    for warning in &vars.warnings {
-        warn(warning);
-    }
-    match vars.settings()? {
-        Some(settings) => Ok((settings, vars)),
+/// The remote as configured where `cargo pcache` runs (the environment
+/// with what Cargo's configuration adds).
+pub(crate) fn configured(env: &Env) -> Result<RemoteSettings> {
+    match RemoteSettings::from_vars(|name| env.get(name))? {
+        Some(settings) => Ok(settings),
         None => bail!(
             "no remote configured: set {} (s3://bucket/prefix, redis://host:port/db, webdav+http(s)://host/path or file:///dir), in the environment or in .cargo/config.toml [env]",
             remote::REMOTE_VAR
@@ -102,22 +97,22 @@ pub(crate) fn configured(mut warn: impl FnMut(&str)) -> Result<(RemoteSettings, 
     }
 }
 
-/// The client for `settings`, with the credentials in `vars`.
-pub(crate) fn connect(settings: &RemoteSettings, vars: &Vars) -> Result<Remote> {
-    Remote::open(settings, vars)
+/// The client for `settings`, with the credentials in `env`.
+pub(crate) fn connect(settings: &RemoteSettings, env: &Env) -> Result<Remote> {
+    Remote::open(settings, env)
         .map_err(|e| anyhow::anyhow!("remote {}: {e}", settings.url.redacted()))
 }
 
 /// `cargo pcache push`.
 pub(crate) fn push(ctx: &mut Ctx<'_>, args: &TransferArgs, caches: Vec<Cache>) -> Result<()> {
-    let (settings, vars) = configured(|w| ctx.warn(w))?;
+    let settings = configured(&ctx.env)?;
     if settings.access == Access::Read && !args.dry_run {
         bail!(
             "{}=read: this remote is read-only here; push needs read-write",
             remote::MODE_VAR
         );
     }
-    let remote = connect(&settings, &vars)?;
+    let remote = connect(&settings, &ctx.env)?;
     let root = ctx.workspace.pcache_root.clone();
     let mut planned = Vec::new();
     for cache in &caches {
@@ -169,8 +164,8 @@ pub(crate) fn push(ctx: &mut Ctx<'_>, args: &TransferArgs, caches: Vec<Cache>) -
 
 /// `cargo pcache pull`.
 pub(crate) fn pull(ctx: &mut Ctx<'_>, args: &TransferArgs) -> Result<()> {
-    let (settings, vars) = configured(|w| ctx.warn(w))?;
-    let remote = connect(&settings, &vars)?;
+    let settings = configured(&ctx.env)?;
+    let remote = connect(&settings, &ctx.env)?;
     if !remote.can_list() {
         bail!(
             "remote {}: a {} remote cannot list its entries, so there is nothing to pull ahead of time; builds fetch the entries they miss",

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use opendal::{ErrorKind, Operator, services};
 use pcache_core::remote::{Backend, RemoteSettings, RemoteUrl};
 
-use super::vars::Vars;
+use pcache_core::config::Env;
 
 /// How long a remote may take to answer a small request (a connection, a
 /// stat, a listing page) before it counts as unavailable.
@@ -78,7 +78,7 @@ impl fmt::Debug for Remote {
 
 impl Remote {
     /// Builds the client for `settings`. Nothing is sent yet.
-    pub(crate) fn open(settings: &RemoteSettings, vars: &Vars) -> Result<Remote, RemoteError> {
+    pub(crate) fn open(settings: &RemoteSettings, vars: &Env) -> Result<Remote, RemoteError> {
         let url = settings.url.clone();
         let mut secrets: Vec<String> = url.password().map(str::to_owned).into_iter().collect();
         let op = match url.backend() {

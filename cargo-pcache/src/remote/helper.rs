@@ -10,7 +10,10 @@ use std::process::ExitCode;
 use pcache_core::FORMAT_VERSION;
 use pcache_core::remote::{EntryName, HelperStatus};
 
-use super::{Remote, RemoteError, Transfer, Vars};
+use pcache_core::config::Env;
+use pcache_core::remote::RemoteSettings;
+
+use super::{Remote, RemoteError, Transfer};
 use crate::cli::{HelperAction, HelperArgs};
 
 /// Runs the helper; the exit status is a [`HelperStatus`].
@@ -42,8 +45,9 @@ fn act(action: &HelperAction) -> Outcome {
             ),
         ));
     }
-    let vars = Vars::process();
-    let settings = match vars.settings() {
+    // What the build script that runs the helper has: Cargo applied `[env]`.
+    let vars = Env::process();
+    let settings = match RemoteSettings::from_vars(|name| vars.get(name)) {
         Ok(Some(settings)) => settings,
         Ok(None) => {
             return Err((

@@ -9,7 +9,6 @@
 
 mod client;
 pub(crate) mod helper;
-mod vars;
 
 use std::collections::HashSet;
 use std::fs::{self, File};
@@ -20,7 +19,6 @@ use pcache_core::remote::{self, EntryName, RemoteUrl};
 use pcache_core::{CacheMeta, Store};
 
 pub(crate) use client::{Remote, RemoteError};
-pub(crate) use vars::Vars;
 
 /// Why moving an entry failed.
 #[derive(Debug)]

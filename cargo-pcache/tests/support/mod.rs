@@ -20,6 +20,8 @@ pub fn command(program: &str, dir: &Path) -> Command {
     cmd.current_dir(dir)
         .env_remove("CARGO_TARGET_DIR")
         .env_remove("CARGO_BUILD_BUILD_DIR")
+        .env_remove("CARGO_TERM_COLOR")
+        .env_remove("PCACHE_MAX_SIZE")
         .env_remove("PCACHE_DIR");
     cmd
 }
@@ -94,12 +96,24 @@ impl Project {
     }
 
     pub fn run(&self, args: &[&str]) -> Output {
+        self.run_with(args, &[])
+    }
+
+    /// Runs `cargo pcache` with `envs` set.
+    pub fn run_with(&self, args: &[&str], envs: &[(&str, &str)]) -> Output {
         command(BIN, self.root())
             .arg("pcache")
             .args(args)
             .env("NO_COLOR", "1")
+            .envs(envs.iter().copied())
             .output()
             .unwrap()
+    }
+
+    /// Writes `.cargo/config.toml` in the project.
+    pub fn cargo_config(&self, text: &str) {
+        fs::create_dir_all(self.root().join(".cargo")).unwrap();
+        fs::write(self.root().join(".cargo/config.toml"), text).unwrap();
     }
 
     pub fn ok(&self, args: &[&str]) -> String {

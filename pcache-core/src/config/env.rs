@@ -1,35 +1,42 @@
-//! The variables the remote is configured with, as build scripts see them:
-//! the process environment, over the `[env]` tables of Cargo's
-//! configuration files — which Cargo hands to build scripts, but not to
-//! `cargo pcache`.
+//! Where variables are read from: the process environment, over the `[env]`
+//! tables of Cargo's configuration files as Cargo applies them. Cargo hands
+//! `[env]` to build scripts, but not to `cargo pcache`, which therefore
+//! reads the files itself to see what builds see.
 
 use std::collections::BTreeMap;
+use std::ffi::OsString;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use pcache_core::remote::{RemoteConfigError, RemoteSettings};
-
 /// A source of variable values.
-#[derive(Debug, Default)]
-pub(crate) struct Vars {
+#[derive(Debug, Default, Clone)]
+pub struct Env {
+    /// A stand-in for the process environment; `None`: the real one.
+    process: Option<BTreeMap<String, String>>,
     /// `[env]` values from Cargo's configuration, with whether they are
     /// forced over the environment.
     config: BTreeMap<String, (String, bool)>,
+    /// `term.color` from Cargo's configuration.
+    term_color: Option<String>,
     /// Problems reading the configuration files.
-    pub(crate) warnings: Vec<String>,
+    warnings: Vec<String>,
 }
 
-impl Vars {
-    /// The process environment alone: what a build script, and so the
-    /// helper it runs, already has.
-    pub(crate) fn process() -> Vars {
-        Vars::default()
+impl Env {
+    /// The process environment alone: what a build script (and any process
+    /// Cargo starts) already has, `[env]` included.
+    pub fn process() -> Env {
+        Env::default()
     }
 
     /// The process environment over the `[env]` tables of the Cargo
-    /// configuration files that apply in `cwd`, as Cargo applies them.
-    pub(crate) fn cargo(cwd: &Path) -> Vars {
-        let mut vars = Vars::default();
+    /// configuration files that apply in `cwd` (`.cargo/config.toml` in it
+    /// and its ancestors, then `$CARGO_HOME/config.toml`), as Cargo applies
+    /// them: a variable already in the environment wins unless the table
+    /// forces its own; `relative = true` values are relative to the
+    /// directory holding `.cargo`.
+    pub fn cargo(cwd: &Path) -> Env {
+        let mut env = Env::default();
         // Lowest precedence first: `$CARGO_HOME/config.toml`, then the
         // files from the root down to `cwd`.
         let mut files: Vec<PathBuf> = cwd.ancestors().filter_map(config_file).collect();
@@ -42,9 +49,28 @@ impl Vars {
             files.push(file);
         }
         for file in files.iter().rev() {
-            vars.read(file);
+            env.read(file);
         }
-        vars
+        env
+    }
+
+    /// An environment holding just `pairs` (no process environment, no
+    /// Cargo configuration): for tests and examples.
+    pub fn from_pairs<I, K, V>(pairs: I) -> Env
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: Into<String>,
+        V: Into<String>,
+    {
+        Env {
+            process: Some(
+                pairs
+                    .into_iter()
+                    .map(|(k, v)| (k.into(), v.into()))
+                    .collect(),
+            ),
+            ..Env::default()
+        }
     }
 
     fn read(&mut self, file: &Path) {
@@ -64,6 +90,13 @@ impl Vars {
                 return;
             }
         };
+        if let Some(color) = table
+            .get("term")
+            .and_then(|t| t.get("color"))
+            .and_then(toml::Value::as_str)
+        {
+            self.term_color = Some(color.to_owned());
+        }
         let Some(toml::Value::Table(env)) = table.get("env") else {
             return;
         };
@@ -93,21 +126,42 @@ impl Vars {
         }
     }
 
-    /// The value of `name`: the environment's, unless Cargo's
-    /// configuration forces its own.
-    pub(crate) fn get(&self, name: &str) -> Option<String> {
-        let config = self.config.get(name);
-        if let Some((value, true)) = config {
-            return Some(value.clone());
+    fn process_var(&self, name: &str) -> Option<OsString> {
+        match &self.process {
+            Some(vars) => vars.get(name).map(OsString::from),
+            None => std::env::var_os(name),
         }
-        std::env::var(name)
-            .ok()
-            .or_else(|| config.map(|(value, _)| value.clone()))
     }
 
-    /// The remote configuration.
-    pub(crate) fn settings(&self) -> Result<Option<RemoteSettings>, RemoteConfigError> {
-        RemoteSettings::from_vars(|name| self.get(name))
+    /// The value of `name`, lossily as text: the environment's, unless
+    /// Cargo's configuration forces its own.
+    pub fn get(&self, name: &str) -> Option<String> {
+        self.get_os(name).map(|v| {
+            v.into_string()
+                .unwrap_or_else(|v| v.to_string_lossy().into_owned())
+        })
+    }
+
+    /// The value of `name` as the OS gave it (paths need not be UTF-8).
+    pub fn get_os(&self, name: &str) -> Option<OsString> {
+        let config = self.config.get(name);
+        if let Some((value, true)) = config {
+            return Some(value.into());
+        }
+        self.process_var(name)
+            .or_else(|| config.map(|(value, _)| value.into()))
+    }
+
+    /// `CARGO_TERM_COLOR`, else Cargo's `term.color`.
+    pub fn term_color(&self) -> Option<String> {
+        self.get(super::TERM_COLOR_VAR)
+            .filter(|v| !v.trim().is_empty())
+            .or_else(|| self.term_color.clone())
+    }
+
+    /// Problems met reading Cargo's configuration files.
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
     }
 }
 
@@ -119,7 +173,8 @@ fn config_file(dir: &Path) -> Option<PathBuf> {
         .find(|f| f.is_file())
 }
 
-fn cargo_home() -> Option<PathBuf> {
+/// `$CARGO_HOME`, else `~/.cargo`.
+pub(crate) fn cargo_home() -> Option<PathBuf> {
     std::env::var_os("CARGO_HOME")
         .filter(|v| !v.is_empty())
         .map(PathBuf::from)
@@ -139,25 +194,26 @@ mod tests {
         fs::create_dir_all(&inner).unwrap();
         fs::write(
             outer.join("config.toml"),
-            "[env]\nPCACHE_TEST_A = \"outer\"\nPCACHE_TEST_B = \"outer\"\n",
+            "[env]\nPCACHE_TEST_A = \"outer\"\nPCACHE_TEST_B = \"outer\"\n[term]\ncolor = \"never\"\n",
         )
         .unwrap();
         fs::write(
             inner.join("config.toml"),
             "[env]\nPCACHE_TEST_A = \"inner\"\nPATH = { value = \"forced\", force = true }\n\
-             PCACHE_TEST_REL = { value = \"sub\", relative = true }\n",
+             PCACHE_TEST_REL = { value = \"sub\", relative = true }\n[term]\ncolor = \"always\"\n",
         )
         .unwrap();
-        let vars = Vars::cargo(&dir.path().join("ws"));
-        assert_eq!(vars.get("PCACHE_TEST_A").as_deref(), Some("inner"));
-        assert_eq!(vars.get("PCACHE_TEST_B").as_deref(), Some("outer"));
+        let env = Env::cargo(&dir.path().join("ws"));
+        assert_eq!(env.get("PCACHE_TEST_A").as_deref(), Some("inner"));
+        assert_eq!(env.get("PCACHE_TEST_B").as_deref(), Some("outer"));
         // PATH is set in every environment; forcing overrides it.
-        assert_eq!(vars.get("PATH").as_deref(), Some("forced"));
+        assert_eq!(env.get("PATH").as_deref(), Some("forced"));
         assert_eq!(
-            vars.get("PCACHE_TEST_REL").map(PathBuf::from),
+            env.get("PCACHE_TEST_REL").map(PathBuf::from),
             Some(dir.path().join("ws/sub"))
         );
-        assert!(vars.warnings.is_empty());
+        assert_eq!(env.term_color.as_deref(), Some("always"));
+        assert!(env.warnings().is_empty());
     }
 
     #[test]
@@ -165,8 +221,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         fs::create_dir_all(dir.path().join(".cargo")).unwrap();
         fs::write(dir.path().join(".cargo/config.toml"), "[env\n").unwrap();
-        let vars = Vars::cargo(dir.path());
-        assert_eq!(vars.warnings.len(), 1, "{:?}", vars.warnings);
-        assert!(vars.warnings[0].contains("config.toml"));
+        let env = Env::cargo(dir.path());
+        assert_eq!(env.warnings().len(), 1, "{:?}", env.warnings());
+        assert!(env.warnings()[0].contains("config.toml"));
     }
 }

@@ -1,0 +1,432 @@
+//! pcache's configuration, in one register: every `PCACHE_*` variable and
+//! every `[package.metadata.pcache]` / `[workspace.metadata.pcache]` key,
+//! and the one rule for which value wins when two disagree. Builds and every
+//! `cargo pcache` command read their settings through this module, so they
+//! cannot disagree.
+//!
+//! **Precedence**, everywhere: a command-line flag, then an environment
+//! variable (including Cargo's `[env]` table in `.cargo/config.toml`), then
+//! package metadata, then workspace metadata, then the default. A value that
+//! does not parse is reported (naming where it came from) and skipped: the
+//! next source applies.
+//!
+//! ```
+//! use pcache_core::config::{self, Env, Settings};
+//!
+//! let env = Env::from_pairs([("PCACHE_MAX_SIZE", "2GiB")]);
+//! let workspace: Settings = toml::from_str("max-size = \"500MiB\"")?;
+//! let mut problems = Vec::new();
+//!
+//! // The variable beats the workspace metadata…
+//! let cap = config::max_size(None, &env, &workspace, &mut problems);
+//! assert_eq!(cap, Some(2 << 30));
+//! // …and a flag beats both.
+//! assert_eq!(config::max_size(Some(1 << 30), &env, &workspace, &mut problems), Some(1 << 30));
+//!
+//! // A bad value is a problem, and the next source applies.
+//! let env = Env::from_pairs([("PCACHE_MAX_SIZE", "lots")]);
+//! assert_eq!(config::max_size(None, &env, &workspace, &mut problems), Some(500 << 20));
+//! assert!(problems[0].contains("PCACHE_MAX_SIZE"));
+//!
+//! // Every setting is in the register, which `cargo pcache --help` prints.
+//! assert!(config::REGISTER.iter().any(|s| s.var == Some("PCACHE_DIR")));
+//! # Ok::<(), toml::de::Error>(())
+//! ```
+
+mod env;
+
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer};
+
+pub use env::Env;
+
+use crate::conventions::{parse_duration, parse_size};
+
+/// `PCACHE`: `off` (or `0`, `false`) computes every step and writes
+/// nothing; `verify` computes every step and compares it with the entry.
+pub const PCACHE_VAR: &str = "PCACHE";
+/// `PCACHE_DIR`: where the caches live instead of `<build dir>/pcache`.
+pub const DIR_VAR: &str = "PCACHE_DIR";
+/// `PCACHE_STATS`: `off` stops steps from recording statistics.
+pub const STATS_VAR: &str = "PCACHE_STATS";
+/// `PCACHE_MAX_SIZE`: the size cap of the pcache directory.
+pub const MAX_SIZE_VAR: &str = "PCACHE_MAX_SIZE";
+/// Cargo's colour setting, which `cargo pcache` honours under `--color`.
+pub const TERM_COLOR_VAR: &str = "CARGO_TERM_COLOR";
+
+/// Which metadata tables a key may appear in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tables {
+    /// Neither: the setting is a variable (or a flag) only.
+    None,
+    /// `[package.metadata.pcache]` only.
+    Package,
+    /// `[workspace.metadata.pcache]` only.
+    Workspace,
+    /// Both; the package's value beats the workspace's.
+    Both,
+}
+
+/// One setting of the register.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Setting {
+    /// Its environment variable, if it has one.
+    pub var: Option<&'static str>,
+    /// Its metadata key, if it has one.
+    pub key: Option<&'static str>,
+    /// The metadata tables the key may appear in.
+    pub tables: Tables,
+    /// The `cargo pcache` flag that sets it, and for which commands.
+    pub flag: Option<&'static str>,
+    /// What applies when nothing sets it.
+    pub default: &'static str,
+    /// What it does, in a line.
+    pub summary: &'static str,
+}
+
+const fn var(name: &'static str, default: &'static str, summary: &'static str) -> Setting {
+    Setting {
+        var: Some(name),
+        key: None,
+        tables: Tables::None,
+        flag: None,
+        default,
+        summary,
+    }
+}
+
+/// Every setting pcache reads, in the order the documentation lists them.
+pub const REGISTER: &[Setting] = &[
+    var(
+        PCACHE_VAR,
+        "on",
+        "off|0|false: compute every step, write nothing; verify: compute and compare",
+    ),
+    var(
+        DIR_VAR,
+        "<build dir>/pcache",
+        "where the caches live (use an absolute path, or [env] relative = true)",
+    ),
+    var(STATS_VAR, "on", "off: steps record no statistics"),
+    Setting {
+        var: Some(MAX_SIZE_VAR),
+        key: Some("max-size"),
+        tables: Tables::Workspace,
+        flag: Some("gc --max-size"),
+        default: "none",
+        summary: "size cap of the pcache directory: 500MiB, 2GiB, or bytes",
+    },
+    Setting {
+        var: None,
+        key: Some("expiry"),
+        tables: Tables::Both,
+        flag: Some("flush --expiry"),
+        default: "none",
+        summary: "entries older than this are misses: 90, 15m, 12h, 30d, 2w",
+    },
+    var(
+        crate::remote::REMOTE_VAR,
+        "none",
+        "the remote cache: s3://, redis://, webdav+http(s)://, file://",
+    ),
+    var(
+        crate::remote::MODE_VAR,
+        "read-write",
+        "read: use the remote without writing to it",
+    ),
+    var(
+        crate::remote::REQUIRED_VAR,
+        "0",
+        "1: remote failures fail the build",
+    ),
+    var(
+        crate::remote::HELPER_VAR,
+        "cargo-pcache on PATH",
+        "the cargo-pcache binary build scripts run to reach the remote",
+    ),
+    Setting {
+        var: Some(TERM_COLOR_VAR),
+        key: None,
+        tables: Tables::None,
+        flag: Some("--color"),
+        default: "auto",
+        summary: "cargo pcache's colours (also Cargo's term.color; NO_COLOR with auto)",
+    },
+];
+
+/// The register as text for `--help`: each setting on a line of its names
+/// (variable, metadata key, flag) and default, then what it does, indented.
+pub fn register_text() -> String {
+    let mut text = String::new();
+    for s in REGISTER {
+        let mut names: Vec<String> = s.var.iter().map(|v| (*v).to_owned()).collect();
+        if let Some(key) = s.key {
+            names.push(match s.tables {
+                Tables::Package => format!("[package.metadata.pcache] {key}"),
+                Tables::Workspace => format!("[workspace.metadata.pcache] {key}"),
+                Tables::Both | Tables::None => format!("[package/workspace.metadata.pcache] {key}"),
+            });
+        }
+        if let Some(flag) = s.flag {
+            names.push(flag.to_owned());
+        }
+        text.push_str(&format!(
+            "  {} (default: {})\n      {}\n",
+            names.join(", "),
+            s.default,
+            s.summary
+        ));
+    }
+    text
+}
+
+/// What `PCACHE` asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Read and write the cache (the default; also `on`, `1`, `true`).
+    On,
+    /// `PCACHE=off` (or `0`, `false`): compute every step, touch nothing.
+    Off,
+    /// `PCACHE=verify`: compute every step and compare with the stored value.
+    Verify,
+}
+
+impl Mode {
+    /// Parses the value of `PCACHE` (unset is [`Mode::On`]). An unknown
+    /// value is returned as the error, trimmed and lowercased.
+    pub fn parse(value: Option<&str>) -> Result<Mode, String> {
+        match value.map(|v| v.trim().to_ascii_lowercase()).as_deref() {
+            None | Some("" | "on" | "1" | "true") => Ok(Mode::On),
+            Some("off" | "0" | "false") => Ok(Mode::Off),
+            Some("verify") => Ok(Mode::Verify),
+            Some(other) => Err(other.to_owned()),
+        }
+    }
+}
+
+/// `[package.metadata.pcache]` (and `[workspace.metadata.pcache]`), as
+/// both pcache-build (through `toml`) and `cargo pcache` (through
+/// `cargo metadata`'s JSON) read it.
+///
+/// ```
+/// let settings: pcache_core::config::Settings =
+///     toml::from_str("expiry = \"30d\"\nmax-size = \"2GiB\"")?;
+/// assert_eq!(settings.expiry, Some(std::time::Duration::from_secs(30 * 86_400)));
+/// assert_eq!(settings.max_size, Some(2 << 30));
+/// assert!(toml::from_str::<pcache_core::config::Settings>("expiry = \"soon\"").is_err());
+/// # Ok::<(), toml::de::Error>(())
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub struct Settings {
+    /// Entries older than this are expired: a duration such as `"30d"`, or
+    /// a number of seconds.
+    #[serde(default, deserialize_with = "de_duration")]
+    pub expiry: Option<Duration>,
+    /// The size cap of the whole pcache directory: `"500MiB"`, `"2GiB"`, or
+    /// a number of bytes (workspace metadata only).
+    #[serde(default, deserialize_with = "de_size")]
+    pub max_size: Option<u64>,
+}
+
+/// A duration or size written as text, or as a bare number.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum TextOrNumber {
+    Text(String),
+    Number(u64),
+}
+
+fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    match TextOrNumber::deserialize(d).map_err(|_| {
+        serde::de::Error::custom("expiry must be a duration such as \"30d\" or a number of seconds")
+    })? {
+        TextOrNumber::Text(text) => parse_duration(&text)
+            .map(Some)
+            .map_err(serde::de::Error::custom),
+        TextOrNumber::Number(secs) => Ok(Some(Duration::from_secs(secs))),
+    }
+}
+
+fn de_size<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    match TextOrNumber::deserialize(d).map_err(|_| {
+        serde::de::Error::custom("max-size must be a size such as \"2GiB\" or a number of bytes")
+    })? {
+        TextOrNumber::Text(text) => parse_size(&text)
+            .map(Some)
+            .map_err(|e| serde::de::Error::custom(format!("invalid max-size `{text}`: {e}"))),
+        TextOrNumber::Number(bytes) => Ok(Some(bytes)),
+    }
+}
+
+/// The first source that sets a value, in precedence order. A source whose
+/// value does not parse is reported in `problems` and skipped.
+fn first<T>(
+    sources: impl IntoIterator<Item = Option<Result<T, String>>>,
+    problems: &mut Vec<String>,
+) -> Option<T> {
+    for source in sources.into_iter().flatten() {
+        match source {
+            Ok(value) => return Some(value),
+            Err(problem) => problems.push(problem),
+        }
+    }
+    None
+}
+
+/// The size cap of the pcache directory: `flag` (`gc --max-size`), else
+/// `PCACHE_MAX_SIZE`, else the workspace's `max-size`, else none.
+pub fn max_size(
+    flag: Option<u64>,
+    env: &Env,
+    workspace: &Settings,
+    problems: &mut Vec<String>,
+) -> Option<u64> {
+    let var = env
+        .get(MAX_SIZE_VAR)
+        .filter(|v| !v.trim().is_empty())
+        .map(|v| parse_size(&v).map_err(|e| format!("ignoring {MAX_SIZE_VAR}: {e}")));
+    first([flag.map(Ok), var, workspace.max_size.map(Ok)], problems)
+}
+
+/// How long a package's entries live: `flag` (`flush --expiry`), else the
+/// package's `expiry`, else the workspace's, else forever.
+pub fn expiry(
+    flag: Option<Duration>,
+    package: &Settings,
+    workspace: &Settings,
+) -> Option<Duration> {
+    flag.or(package.expiry).or(workspace.expiry)
+}
+
+/// `PCACHE`'s mode; an unknown value is a problem, and caching goes on.
+pub fn mode(env: &Env, problems: &mut Vec<String>) -> Mode {
+    Mode::parse(env.get(PCACHE_VAR).as_deref()).unwrap_or_else(|other| {
+        problems.push(format!(
+            "unknown {PCACHE_VAR} value `{other}` (expected off, 0, false or verify); caching as usual"
+        ));
+        Mode::On
+    })
+}
+
+/// Whether steps record statistics (`PCACHE_STATS=off` says no).
+pub fn stats(env: &Env) -> bool {
+    Mode::parse(env.get(STATS_VAR).as_deref()) != Ok(Mode::Off)
+}
+
+/// `CARGO_TERM_COLOR` (or Cargo's `term.color`) when `--color` is not
+/// given: `auto`, `always` or `never`; anything else is a problem, and
+/// `auto` applies.
+pub fn term_color(env: &Env, problems: &mut Vec<String>) -> Option<&'static str> {
+    let value = env.term_color()?;
+    match value.trim().to_ascii_lowercase().as_str() {
+        "auto" => Some("auto"),
+        "always" => Some("always"),
+        "never" => Some("never"),
+        other => {
+            problems.push(format!(
+                "ignoring {TERM_COLOR_VAR}=`{other}` (expected auto, always or never)"
+            ));
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pcache_modes() {
+        assert_eq!(Mode::parse(None), Ok(Mode::On));
+        for off in ["off", "0", "false", "OFF", " False "] {
+            assert_eq!(Mode::parse(Some(off)), Ok(Mode::Off), "{off}");
+        }
+        assert_eq!(Mode::parse(Some("verify")), Ok(Mode::Verify));
+        assert_eq!(Mode::parse(Some("sometimes")), Err("sometimes".to_owned()));
+    }
+
+    #[test]
+    fn settings_accept_text_and_numbers_and_reject_the_rest() {
+        let s: Settings = toml::from_str("expiry = 90\nmax-size = 1024").unwrap();
+        assert_eq!(s.expiry, Some(Duration::from_secs(90)));
+        assert_eq!(s.max_size, Some(1024));
+        let e = toml::from_str::<Settings>("expiry = true").unwrap_err();
+        assert!(e.message().contains("30d"), "{e}");
+        let e = toml::from_str::<Settings>("max-size = \"huge\"").unwrap_err();
+        assert!(e.message().contains("huge"), "{e}");
+        assert_eq!(toml::from_str::<Settings>("").unwrap(), Settings::default());
+    }
+
+    #[test]
+    fn flag_beats_variable_beats_package_beats_workspace_beats_default() {
+        let workspace = Settings {
+            expiry: Some(Duration::from_secs(4)),
+            max_size: Some(400),
+        };
+        let package = Settings {
+            expiry: Some(Duration::from_secs(3)),
+            max_size: None,
+        };
+        let mut problems = Vec::new();
+        let none = Env::from_pairs::<[(&str, &str); 0], _, _>([]);
+        let set = Env::from_pairs([(MAX_SIZE_VAR, "200")]);
+        assert_eq!(
+            max_size(Some(100), &set, &workspace, &mut problems),
+            Some(100)
+        );
+        assert_eq!(max_size(None, &set, &workspace, &mut problems), Some(200));
+        assert_eq!(max_size(None, &none, &workspace, &mut problems), Some(400));
+        assert_eq!(
+            max_size(None, &none, &Settings::default(), &mut problems),
+            None
+        );
+        let secs = Duration::from_secs;
+        assert_eq!(expiry(Some(secs(1)), &package, &workspace), Some(secs(1)));
+        assert_eq!(expiry(None, &package, &workspace), Some(secs(3)));
+        assert_eq!(
+            expiry(None, &Settings::default(), &workspace),
+            Some(secs(4))
+        );
+        assert_eq!(
+            expiry(None, &Settings::default(), &Settings::default()),
+            None
+        );
+        assert!(problems.is_empty(), "{problems:?}");
+    }
+
+    #[test]
+    fn a_bad_value_is_a_problem_and_the_next_source_applies() {
+        let workspace = Settings {
+            expiry: None,
+            max_size: Some(400),
+        };
+        let mut problems = Vec::new();
+        let env = Env::from_pairs([
+            (MAX_SIZE_VAR, "lots"),
+            (PCACHE_VAR, "sometimes"),
+            (TERM_COLOR_VAR, "purple"),
+        ]);
+        assert_eq!(max_size(None, &env, &workspace, &mut problems), Some(400));
+        assert_eq!(mode(&env, &mut problems), Mode::On);
+        assert_eq!(term_color(&env, &mut problems), None);
+        assert_eq!(problems.len(), 3, "{problems:?}");
+        assert!(problems[0].contains("PCACHE_MAX_SIZE") && problems[0].contains("lots"));
+        assert!(problems[1].contains("sometimes"));
+        assert!(problems[2].contains("purple"));
+    }
+
+    #[test]
+    fn the_register_text_lists_every_variable_and_key() {
+        let table = register_text();
+        for setting in REGISTER {
+            for name in setting.var.into_iter().chain(setting.key) {
+                assert!(table.contains(name), "{name} missing:\n{table}");
+            }
+        }
+        assert_eq!(table.lines().count(), 2 * REGISTER.len());
+    }
+}
