@@ -527,3 +527,22 @@ fn with_a_separate_build_dir_the_cache_lives_there_and_ls_finds_it() {
     assert_eq!(cache["entries"], 1);
     assert_eq!(cache["in_workspace"], true);
 }
+
+#[test]
+fn ls_counts_temporary_and_lock_files_beside_the_entries() {
+    let p = Project::new();
+    let store = p.cache("app", "alpha", None, 2, Duration::ZERO);
+    let key = pcache_core::Key::new("k").unwrap();
+    fs::write(store.dir().join(format!(".tmp.{key}.1.0")), vec![0u8; 3000]).unwrap();
+    fs::write(store.dir().join(format!("{key}.lock")), b"").unwrap();
+    let listing = p.json(&[]);
+    let leftovers = &find(&listing, "alpha")["leftovers"];
+    assert_eq!(leftovers["temp_files"], 1, "{listing}");
+    assert_eq!(leftovers["temp_bytes"], 3000, "{listing}");
+    assert_eq!(leftovers["lock_files"], 1, "{listing}");
+    let table = p.ok(&["ls"]);
+    assert!(
+        table.contains("1 temporary files (2.9 KiB) and 1 lock files"),
+        "{table}"
+    );
+}

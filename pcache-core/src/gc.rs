@@ -302,7 +302,12 @@ pub fn after_store(root: &Path, stored_bytes: u64, max_bytes: u64) -> Result<Opt
         return Ok(None);
     };
     let plan = plan_trim(root, max_bytes)?;
-    let removed = apply(&plan)?;
+    let mut removed = apply(&plan)?;
+    // Writes killed anywhere under the root leave temporary files that only
+    // the next write of their cache would remove: the trim takes them too.
+    for dir in cache_dirs(root)? {
+        removed.leftovers += Store::at(&dir).remove_abandoned_temps();
+    }
     write_usage(&usage, plan.total_bytes.saturating_sub(removed.bytes))?;
     Ok(Some(Trimmed {
         before_bytes: plan.total_bytes,

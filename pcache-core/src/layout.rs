@@ -81,6 +81,14 @@ impl Layout {
             .join(format!("{TEMP_PREFIX}{stem}.{}.{n}", process::id()))
     }
 
+    /// The pid of the process that made the temporary file `name`.
+    pub(crate) fn temp_writer(name: &str) -> Option<u32> {
+        let rest = name.strip_prefix(TEMP_PREFIX)?;
+        let mut parts = rest.rsplitn(3, '.');
+        let (_n, pid, _stem) = (parts.next()?, parts.next()?, parts.next()?);
+        pid.parse().ok()
+    }
+
     pub(crate) fn classify(name: &str) -> FileKind {
         if name == META_FILE || OWN_FILES.contains(&name) {
             FileKind::Own
@@ -118,6 +126,12 @@ mod tests {
             FileKind::Seen(key)
         );
         assert_eq!(Layout::classify(&name(layout.temp("x"))), FileKind::Temp);
+        assert_eq!(
+            Layout::temp_writer(&name(layout.temp("stats.sum"))),
+            Some(std::process::id())
+        );
+        assert_eq!(Layout::temp_writer(".tmp.x"), None);
+        assert_eq!(Layout::temp_writer("abc"), None);
         assert_eq!(Layout::classify(&name(layout.meta())), FileKind::Own);
         assert_eq!(
             Layout::classify(&name(layout.own("stats.log"))),

@@ -74,7 +74,10 @@
 //! - **Atomic writes.** Every entry is written to a temporary file in the
 //!   same directory and renamed into place. A reader sees the old entry, the
 //!   new one, or none; never a mix. A process killed mid-write leaves at most
-//!   a temporary file, which [`flush`](Store::flush) sweeps once it is stale.
+//!   a temporary file, removed once its writer is provably gone (its pid is
+//!   not running, or the file is an hour old) by the next write in that
+//!   cache from another process, by the size cap's automatic trim and by
+//!   [`flush`](Store::flush).
 //! - **Verified reads.** Every read checks the magic, version, kind,
 //!   length and the header's checksum, and the payload's and notes'
 //!   checksums on the very bytes it decodes (streams are checked whole before

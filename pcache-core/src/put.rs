@@ -116,6 +116,7 @@ impl Store {
         let mut tmp = TempFile::create(self.layout(), &key.to_string())?;
         tmp.write_parts(&parts)?;
         tmp.persist(&path, created)?;
+        self.after_write();
         Ok(self.info(*key, path, header.file_len(), &header, None))
     }
 }

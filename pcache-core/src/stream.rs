@@ -273,6 +273,7 @@ impl StreamWriter {
         file.write_all(&header.encode()).op("write", &path)?;
         let dest = self.store.entry_path(&self.key);
         self.tmp.persist(&dest, created)?;
+        self.store.after_write();
         Ok(self
             .store
             .info(self.key, dest, header.file_len(), &header, None))

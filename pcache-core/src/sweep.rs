@@ -2,10 +2,12 @@
 //! `clear` and `delete` are a plan and its application, so a `--dry-run`
 //! reports exactly what the real run would do.
 
+use std::collections::BTreeMap;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime};
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant, SystemTime};
 
 use crate::entry::{HEADER_LEN, Header};
 use crate::error::{Corruption, IoResultExt, Result};
@@ -15,10 +17,21 @@ use crate::lock;
 use crate::store::EntryInfo;
 use crate::{Key, Store};
 
-/// Temporary files older than this belong to a dead writer and are swept by
-/// [`Store::flush`] and [`Store::clear`]. Live writers touch theirs far more
+/// Temporary files older than this belong to a dead writer, whatever their
+/// pid says (it may have been reused). Live writers touch theirs far more
 /// often.
 const STALE_TEMP_AGE: Duration = Duration::from_secs(3600);
+
+/// A temporary file whose writer's pid is not running is abandoned once it
+/// has not changed for this long. The wait covers a writer whose pid this
+/// process cannot see (another pid namespace, another host on a shared
+/// directory) while it is still writing; were such a writer's file removed
+/// anyway, its rename would fail: a lost write, never a wrong value.
+const ABANDONED_TEMP_IDLE: Duration = Duration::from_secs(5);
+
+/// How often one process looks for abandoned temporary files in one cache
+/// directory, on writes.
+const SWEEP_EVERY: Duration = Duration::from_secs(60);
 
 /// What a cache directory holds besides entries.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -227,11 +240,7 @@ impl Store {
     }
 
     fn leftovers(&self, scan: &Scan) -> Vec<PathBuf> {
-        let stale_temps = scan.temps.iter().filter(|path| {
-            fs::symlink_metadata(path)
-                .and_then(|m| m.modified())
-                .is_ok_and(|mtime| self.is_older_than(mtime, STALE_TEMP_AGE))
-        });
+        let stale_temps = scan.temps.iter().filter(|path| self.is_abandoned(path));
         scan.locks
             .iter()
             .chain(stale_temps)
@@ -287,6 +296,67 @@ impl Store {
             removed.leftovers += u64::from(done);
         }
         Ok(removed)
+    }
+
+    /// Whether the temporary file at `path` was left by a writer that is
+    /// gone: its process is not running (and the file has been idle a few
+    /// seconds), or the file is older than any write takes.
+    pub(crate) fn is_abandoned(&self, path: &Path) -> bool {
+        let Ok(mtime) = fs::symlink_metadata(path).and_then(|m| m.modified()) else {
+            return false;
+        };
+        if self.is_older_than(mtime, STALE_TEMP_AGE) {
+            return true;
+        }
+        let writer = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(Layout::temp_writer);
+        writer.is_some_and(|pid| !process_running(pid))
+            && self.is_older_than(mtime, ABANDONED_TEMP_IDLE)
+    }
+
+    /// After a write of an entry: removes the temporary files left by
+    /// writers that are gone, at most once a minute per cache directory and
+    /// process (listing a directory of ten thousand entries on every write
+    /// would make writing many entries quadratic). A build killed mid-write
+    /// therefore leaves its files until the first write of a later build.
+    pub(crate) fn after_write(&self) {
+        static SWEPT: Mutex<BTreeMap<PathBuf, Instant>> = Mutex::new(BTreeMap::new());
+        let due = {
+            let mut swept = SWEPT.lock().unwrap_or_else(PoisonError::into_inner);
+            let dir = self.layout().dir();
+            match swept.get(dir) {
+                Some(at) if at.elapsed() < SWEEP_EVERY => false,
+                _ => {
+                    swept.insert(dir.to_owned(), Instant::now());
+                    true
+                }
+            }
+        };
+        if due {
+            self.remove_abandoned_temps();
+        }
+    }
+
+    /// Removes the temporary files of this cache left by writers that are
+    /// gone (see [`Scan::temps`]); returns how many went. Best effort.
+    pub(crate) fn remove_abandoned_temps(&self) -> u64 {
+        let Ok(read_dir) = fs::read_dir(self.layout().dir()) else {
+            return 0;
+        };
+        let mut removed = 0;
+        for dirent in read_dir.flatten() {
+            let name = dirent.file_name();
+            let is_temp = name
+                .to_str()
+                .is_some_and(|n| Layout::classify(n) == FileKind::Temp);
+            let path = dirent.path();
+            if is_temp && self.is_abandoned(&path) && fs::remove_file(&path).is_ok() {
+                removed += 1;
+            }
+        }
+        removed
     }
 
     fn still_older_than(&self, path: &Path, max_age: Duration) -> bool {
@@ -345,6 +415,29 @@ impl Store {
             bytes: scan.entries.iter().map(|e| e.size_bytes).sum(),
             leftovers: (scan.locks.len() + scan.temps.len()) as u64,
         })
+    }
+}
+
+/// Whether process `pid` is running here. Without a way to tell, it is
+/// taken to be running (only age then makes its files abandoned).
+fn process_running(pid: u32) -> bool {
+    #[cfg(unix)]
+    {
+        let Ok(pid) = libc::pid_t::try_from(pid) else {
+            return true;
+        };
+        if pid <= 0 {
+            return true;
+        }
+        // SAFETY: signal 0 sends nothing; it only checks that the process
+        // exists (EPERM: it does, as another user's).
+        let sent = unsafe { libc::kill(pid, 0) };
+        sent == 0 || io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = pid;
+        true
     }
 }
 

@@ -52,6 +52,7 @@ impl Store {
         let header = verify_file(tmp.file(), &path)?;
         let dest = self.entry_path(key);
         tmp.persist(&dest, header.created)?;
+        self.after_write();
         Ok(self.info(*key, dest, header.file_len(), &header, None))
     }
 

@@ -137,3 +137,30 @@ fn after_store_trims_only_when_the_estimate_passes_the_cap() {
             .is_some()
     );
 }
+
+#[cfg(unix)]
+#[test]
+fn the_automatic_trim_removes_temporary_files_of_gone_writers_everywhere() {
+    let root = tempfile::tempdir().unwrap();
+    let idle = filetime::FileTime::from_system_time(
+        std::time::SystemTime::now() - Duration::from_secs(7200),
+    );
+    let mut temps = Vec::new();
+    for cache in ["a/one", "b/two"] {
+        let store = Store::open(root.path().join(cache)).unwrap();
+        store
+            .set(&Key::new(cache).unwrap(), &vec![1u8; 50_000])
+            .unwrap();
+        let temp = store
+            .dir()
+            .join(format!(".tmp.{}.1.0", Key::new("x").unwrap()));
+        std::fs::write(&temp, vec![0u8; 50_000]).unwrap();
+        filetime::set_file_mtime(&temp, idle).unwrap();
+        temps.push(temp);
+    }
+    let trimmed = gc::after_store(root.path(), 0, 120_000)
+        .unwrap()
+        .expect("over the cap: trimmed");
+    assert_eq!(trimmed.removed.leftovers, 2);
+    assert!(temps.iter().all(|t| !t.exists()));
+}

@@ -43,6 +43,7 @@ fn helper() {
     match role.as_str() {
         "single-flight" => single_flight_worker(&dir),
         "writer" => endless_writer(&dir),
+        "mib-writer" => mib_writer(&dir),
         "efbig" => efbig_writer(&dir),
         other => panic!("unknown role {other}"),
     }
@@ -160,6 +161,50 @@ fn a_writer_killed_mid_write_leaves_a_whole_value_or_a_miss() {
     assert!(scan.entries.iter().all(|e| e.corrupt.is_none()));
     later.flush().unwrap();
     assert!(later.scan().unwrap().temps.is_empty());
+}
+
+/// Writes values of 1 to 2 MiB under a few keys, without end.
+fn mib_writer(dir: &Path) {
+    let store = Store::open(dir.join("cache")).unwrap();
+    for i in 0u64.. {
+        let len = (1 << 20) + (i as usize * 65_537) % (1 << 20);
+        store
+            .set(&Key::new(&(i % 3)).unwrap(), &vec![(i % 251) as u8; len])
+            .unwrap();
+    }
+}
+
+#[test]
+fn writes_killed_twenty_times_leave_no_temporary_file_behind_the_next_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path().join("cache")).unwrap();
+    let mut kills = 0;
+    // Twenty kills at least, and until one of them lands mid-write.
+    while kills < 20 || store.scan().unwrap().temps.is_empty() {
+        assert!(kills < 200, "no kill ever landed during a write");
+        let mut child = spawn("mib-writer", dir.path());
+        std::thread::sleep(Duration::from_millis(30 + (kills * 13 % 70)));
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        kills += 1;
+    }
+    let left = store.scan().unwrap().temps.len();
+    assert!(left > 0);
+    // A normal write once the killed files have been idle a few seconds
+    // (the clock says so) removes every one of them.
+    let later = store
+        .clone()
+        .with_clock(|| std::time::SystemTime::now() + Duration::from_secs(10));
+    later
+        .set(&Key::new("normal").unwrap(), &vec![1u8; 1 << 20])
+        .unwrap();
+    let scan = later.scan().unwrap();
+    assert!(
+        scan.temps.is_empty(),
+        "{left} before, {:?} after",
+        scan.temps
+    );
+    assert!(scan.entries.iter().all(|e| e.corrupt.is_none()));
 }
 
 fn efbig_writer(dir: &Path) {

@@ -946,3 +946,46 @@ fn use_is_recorded_beside_entries_only_when_asked() {
     assert_eq!(recording.flush().unwrap().leftovers, 1);
     assert!(!seen_file(&recording, &key).exists());
 }
+
+/// A pid that was a process of ours and is not running any more.
+#[cfg(unix)]
+fn dead_pid() -> u32 {
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let pid = child.id();
+    child.wait().unwrap();
+    pid
+}
+
+#[cfg(unix)]
+fn temp_file(store: &Store, key: &Key, pid: u32, n: u32, age: Duration) -> std::path::PathBuf {
+    let path = store.dir().join(format!(".tmp.{key}.{pid}.{n}"));
+    fs::write(&path, vec![7u8; 1000]).unwrap();
+    let then = filetime::FileTime::from_system_time(SystemTime::now() - age);
+    filetime::set_file_mtime(&path, then).unwrap();
+    path
+}
+
+#[cfg(unix)]
+#[test]
+fn temp_files_of_gone_writers_go_with_the_next_write_and_live_ones_stay() {
+    let (_dir, store) = store();
+    let key = Key::new("killed mid-write").unwrap();
+    let dead = dead_pid();
+    let me = std::process::id();
+    let idle = Duration::from_secs(10);
+    let abandoned = temp_file(&store, &key, dead, 0, idle);
+    // A writer this process cannot see may still be writing a fresh file.
+    let fresh = temp_file(&store, &key, dead, 1, Duration::ZERO);
+    let live = temp_file(&store, &key, me, 2, idle);
+    // Older than any write takes, whatever its pid says.
+    let ancient = temp_file(&store, &key, me, 3, Duration::from_secs(7200));
+    assert_eq!(store.scan().unwrap().temps.len(), 4);
+
+    // Any write in the cache sweeps it, not only a write of that key.
+    store.set(&Key::new("another").unwrap(), &1u32).unwrap();
+    assert!(!abandoned.exists());
+    assert!(!ancient.exists());
+    assert!(fresh.exists());
+    assert!(live.exists());
+    assert_eq!(store.scan().unwrap().temps.len(), 2);
+}

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
 use anyhow::Result;
-use pcache_core::{EntryInfo, conventions};
+use pcache_core::{EntryInfo, Scan, conventions};
 use serde::Serialize;
 
 use super::Ctx;
@@ -38,6 +38,9 @@ struct CacheRow {
     last_used: Option<String>,
     /// Time saved by hits, from the cache's statistics.
     saved_secs: f64,
+    /// Files beside the entries: writes in progress or left by killed
+    /// processes, and lock files.
+    leftovers: Leftovers,
     #[serde(skip_serializing_if = "Option::is_none")]
     entry_list: Option<Vec<EntryRow>>,
     #[serde(skip)]
@@ -50,6 +53,31 @@ struct CacheRow {
     last_used_time: Option<SystemTime>,
     #[serde(skip)]
     saved: Duration,
+}
+
+#[derive(Serialize, Default, Clone, Copy)]
+struct Leftovers {
+    temp_files: u64,
+    temp_bytes: u64,
+    lock_files: u64,
+}
+
+impl Leftovers {
+    fn of(scan: &Scan) -> Leftovers {
+        let size = |p: &std::path::PathBuf| std::fs::symlink_metadata(p).map_or(0, |m| m.len());
+        Leftovers {
+            temp_files: scan.temps.len() as u64,
+            temp_bytes: scan.temps.iter().map(size).sum(),
+            lock_files: scan.locks.len() as u64,
+        }
+    }
+
+    fn add(mut self, other: Leftovers) -> Leftovers {
+        self.temp_files += other.temp_files;
+        self.temp_bytes += other.temp_bytes;
+        self.lock_files += other.lock_files;
+        self
+    }
 }
 
 #[derive(Serialize)]
@@ -70,13 +98,15 @@ pub(crate) fn run(ctx: &mut Ctx<'_>, args: &LsArgs, caches: Vec<Cache>) -> Resul
     let mut rows = Vec::with_capacity(caches.len());
     for cache in caches {
         let expiry = ctx.expiry_of(&cache);
-        let entries = match cache.store().with_expiry(expiry).entries() {
-            Ok(entries) => entries,
+        let mut scan = match cache.store().with_expiry(expiry).scan() {
+            Ok(scan) => scan,
             Err(e) => {
                 ctx.warn(&e.to_string());
                 continue;
             }
         };
+        let leftovers = Leftovers::of(&scan);
+        let entries = std::mem::take(&mut scan.entries);
         let saved = super::stats::totals(ctx, &cache, None).saved;
         rows.push(summarize(
             ctx,
@@ -85,6 +115,7 @@ pub(crate) fn run(ctx: &mut Ctx<'_>, args: &LsArgs, caches: Vec<Cache>) -> Resul
             entries,
             args.entries,
             saved,
+            leftovers,
         ));
     }
     if args.json {
@@ -112,6 +143,7 @@ fn summarize(
     entries: Vec<EntryInfo>,
     with_entries: bool,
     saved: Duration,
+    leftovers: Leftovers,
 ) -> CacheRow {
     let oldest_time = entries.iter().map(|e| e.created).min();
     let newest_time = entries.iter().map(|e| e.created).max();
@@ -144,6 +176,7 @@ fn summarize(
         newest: newest_time.map(output::rfc3339),
         last_used: last_used_time.map(output::rfc3339),
         saved_secs: saved.as_secs_f64(),
+        leftovers,
         entry_list,
         entry_infos: if with_entries { entries } else { Vec::new() },
         oldest_time,
@@ -233,6 +266,24 @@ fn print_table(ctx: &mut Ctx<'_>, rows: &[CacheRow], with_entries: bool) -> Resu
         ]);
     }
     output::table(ctx.out, &style, &table, &[2, 3, 4, 8])?;
+    let leftovers = rows
+        .iter()
+        .fold(Leftovers::default(), |sum, r| sum.add(r.leftovers));
+    if (leftovers.temp_files > 0 || leftovers.lock_files > 0) && !style.quiet {
+        writeln!(
+            ctx.out,
+            "{}",
+            style.paint(
+                Paint::Dim,
+                &format!(
+                    "besides the entries: {} temporary files ({}) and {} lock files, of writes in progress or killed; `cargo pcache flush` removes those of dead writers",
+                    leftovers.temp_files,
+                    output::size(leftovers.temp_bytes),
+                    leftovers.lock_files
+                )
+            )
+        )?;
+    }
     if stale && !style.quiet {
         writeln!(
             ctx.out,
