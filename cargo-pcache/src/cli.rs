@@ -181,9 +181,14 @@ Examples:
   cargo pcache remote
   cargo pcache remote --json")]
     Remote(RemoteArgs),
-    /// What build scripts run to reach the remote
-    #[command(hide = true)]
-    RemoteHelper(HelperArgs),
+    /// What build scripts run to reach the remote (pcache_core::remote's
+    /// helper protocol, parsed there)
+    #[command(hide = true, disable_help_flag = true)]
+    RemoteHelper {
+        /// The request, as `HelperRequest::to_args` writes it
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, num_args = 0..)]
+        args: Vec<std::ffi::OsString>,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -203,40 +208,6 @@ pub(crate) struct RemoteArgs {
     /// One JSON document on stdout, stable for scripts
     #[arg(long)]
     pub(crate) json: bool,
-}
-
-#[derive(Debug, Args)]
-pub(crate) struct HelperArgs {
-    #[command(subcommand)]
-    pub(crate) action: HelperAction,
-}
-
-#[derive(Debug, Subcommand)]
-pub(crate) enum HelperAction {
-    /// Import an entry from the remote into the local cache
-    Fetch {
-        /// The entry format the build writes
-        #[arg(long)]
-        format: u16,
-        /// The pcache directory
-        #[arg(long)]
-        root: PathBuf,
-        /// `<package dir>/<cache id>/<key>`
-        #[arg(long)]
-        entry: String,
-    },
-    /// Upload one entry, or what the outbox holds
-    Upload {
-        /// The entry format the build writes
-        #[arg(long)]
-        format: u16,
-        /// The pcache directory
-        #[arg(long)]
-        root: PathBuf,
-        /// `<package dir>/<cache id>/<key>`; without it, the outbox
-        #[arg(long)]
-        entry: Option<String>,
-    },
 }
 
 #[derive(Debug, Args)]

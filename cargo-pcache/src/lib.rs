@@ -144,8 +144,8 @@ where
         }
     };
     let CargoCli::Pcache(args) = cli;
-    if let Command::RemoteHelper(helper) = &args.command {
-        return remote::helper::run(helper, stderr);
+    if let Command::RemoteHelper { args } = &args.command {
+        return remote::helper::run(args, stderr);
     }
     // Settings come from the environment and Cargo's configuration files
     // that apply here, as they do for builds started here.
@@ -224,7 +224,7 @@ fn execute(
         }
         Command::Push(a) => &a.selection,
         // The caches to pull may not exist here yet.
-        Command::Gc(_) | Command::Pull(_) | Command::Remote(_) | Command::RemoteHelper(_) => {
+        Command::Gc(_) | Command::Pull(_) | Command::Remote(_) | Command::RemoteHelper { .. } => {
             &cli::Selection::default()
         }
     };
@@ -241,7 +241,7 @@ fn execute(
         Command::Delete(a) => commands::remove::run(&mut ctx, Verb::Delete, selected, a.dry_run),
         Command::Push(a) => commands::transfer::push(&mut ctx, a, selected),
         Command::Pull(a) => commands::transfer::pull(&mut ctx, a),
-        Command::Remote(_) | Command::RemoteHelper(_) => unreachable!("handled above"),
+        Command::Remote(_) | Command::RemoteHelper { .. } => unreachable!("handled above"),
     }
 }
 

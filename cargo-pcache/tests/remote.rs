@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::Duration;
 
+use pcache_core::remote::{EntryName, HelperAction, HelperRequest};
 use pcache_core::{Key, Store};
 use serde_json::Value;
 use support::{BIN, Project, command};
@@ -294,10 +295,10 @@ fn the_remote_can_be_configured_in_cargo_config() {
     assert_eq!(report["checks"].as_array().unwrap().len(), 2);
 }
 
-/// Runs the helper as a build script does: its exit code and message.
-fn helper(remote: &str, root: &Path, args: &[&str]) -> (i32, String) {
+/// Runs the helper as a build script does, on the arguments `request`
+/// makes (or others, given whole): its exit code and message.
+fn helper<S: AsRef<std::ffi::OsStr>>(remote: &str, root: &Path, args: &[S]) -> (i32, String) {
     let out = command(BIN, root)
-        .args(["pcache", "remote-helper"])
         .args(args)
         .env("PCACHE_REMOTE", remote)
         .output()
@@ -316,14 +317,13 @@ fn the_helper_imports_only_valid_entries_and_says_why_not() {
     let id = pcache_core::short_id("t");
     let key = Key::new(&"k").unwrap();
     let entry = format!("pkg/{id}/{key}");
-    let root_arg = root.to_str().unwrap();
-    let fetch = |args: &[&str]| {
-        let mut all = vec!["fetch", "--root", root_arg];
-        all.extend_from_slice(args);
-        helper(&url, local.path(), &all)
-    };
+    let request = HelperRequest::new(
+        root.clone(),
+        HelperAction::Fetch(EntryName::parse(&entry).unwrap()),
+    );
+    let fetch = || helper(&url, local.path(), &request.to_args());
 
-    assert_eq!(fetch(&["--format", "3", "--entry", &entry]).0, 10, "absent");
+    assert_eq!(fetch().0, 10, "absent");
 
     // A valid entry, made by another store.
     let other = tempfile::tempdir().unwrap();
@@ -335,29 +335,36 @@ fn the_helper_imports_only_valid_entries_and_says_why_not() {
     let mut bad = good.clone();
     bad[70] ^= 0x10;
     fs::write(&object, &bad).unwrap();
-    let (code, message) = fetch(&["--format", "3", "--entry", &entry]);
+    let (code, message) = fetch();
     assert_eq!(code, 11, "{message}");
     assert!(message.contains("payload checksum mismatch"), "{message}");
     let local_store = Store::at(root.join("pkg").join(&id));
     assert_eq!(local_store.get::<Vec<u32>>(&key).unwrap(), None);
 
     fs::write(&object, &good).unwrap();
-    assert_eq!(
-        fetch(&["--format", "3", "--entry", &entry]),
-        (0, String::new())
-    );
+    assert_eq!(fetch(), (0, String::new()));
     assert_eq!(
         local_store.get::<Vec<u32>>(&key).unwrap(),
         Some(vec![7; 100])
     );
 
-    // Names that point elsewhere, and other formats, are refused.
-    let (code, message) = fetch(&["--format", "3", "--entry", &format!("../x/{key}")]);
+    // Names that point elsewhere, other formats and other protocol versions
+    // are refused.
+    let mut args = request.to_args();
+    *args.last_mut().unwrap() = format!("../x/{key}").into();
+    let (code, message) = helper(&url, local.path(), &args);
     assert_eq!(code, 1);
     assert!(message.contains("not a pcache entry name"), "{message}");
-    let (code, message) = fetch(&["--format", "2", "--entry", &entry]);
+    let mut older = request.clone();
+    older.format = 2;
+    let (code, message) = helper(&url, local.path(), &older.to_args());
     assert_eq!(code, 14);
     assert!(message.contains("format 2"), "{message}");
+    let mut newer = request.clone();
+    newer.protocol += 1;
+    let (code, message) = helper(&url, local.path(), &newer.to_args());
+    assert_eq!(code, 14);
+    assert!(message.contains("helper protocol"), "{message}");
 }
 
 #[test]
@@ -380,11 +387,8 @@ fn the_uploader_empties_the_outbox() {
     .unwrap();
     fs::write(outbox.join("garbage"), b"").unwrap();
 
-    let (code, message) = helper(
-        &url,
-        p.root(),
-        &["upload", "--format", "3", "--root", root.to_str().unwrap()],
-    );
+    let upload = HelperRequest::new(root.clone(), HelperAction::Upload(None));
+    let (code, message) = helper(&url, p.root(), &upload.to_args());
     assert_eq!(code, 0, "{message}");
     assert_eq!(fs::read_dir(&outbox).unwrap().count(), 0);
     // Three entries and their cache.toml.

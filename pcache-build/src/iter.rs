@@ -9,7 +9,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use xxhash_rust::xxh3::Xxh3;
 
-use crate::capture::{Places, Recorded, Recorder};
+use crate::capture::{Recorded, Recorder};
+use crate::directives::Places;
 use crate::env::Mode;
 use crate::notes;
 use crate::report::{self, Outcome, Problem};

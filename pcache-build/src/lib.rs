@@ -173,6 +173,7 @@
 mod cache;
 mod capture;
 mod digests;
+mod directives;
 mod env;
 mod error;
 mod files;

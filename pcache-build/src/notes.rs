@@ -4,7 +4,7 @@
 
 use pcache_core::record::{EntryNotes, KeyParts};
 
-use crate::capture::{self, Captured, Directive, Places};
+use crate::directives::{self, Captured, Directive, Places};
 
 /// The notes of a step that printed `captured` and whose key is `parts`.
 pub(crate) fn encode(captured: Captured, parts: Option<KeyParts>) -> Vec<u8> {
@@ -24,5 +24,5 @@ pub(crate) fn replay_lines(bytes: &[u8], places: &Places) -> Option<Vec<String>>
         .into_iter()
         .map(Directive::from_template)
         .collect();
-    capture::replay(places, &directives).ok()
+    directives::replay(places, &directives).ok()
 }

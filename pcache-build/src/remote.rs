@@ -12,11 +12,15 @@ use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
-use pcache_core::remote::{self, Access, EntryName, HelperStatus, RemoteSettings};
-use pcache_core::{FORMAT_VERSION, Key, Store};
+use pcache_core::remote::{
+    self, Access, EntryName, HelperAction, HelperReply, HelperRequest, HelperStatus, Marker,
+    RemoteSettings,
+};
+use pcache_core::{Key, Store};
 
 use crate::report::Problem;
 use crate::session::Session;
@@ -27,7 +31,7 @@ const HELPER_CAP: Duration = Duration::from_secs(15 * 60);
 /// The remote as configured for this process, worked out once, on the
 /// first local miss.
 #[derive(Debug)]
-pub(crate) struct Setup {
+struct Setup {
     settings: Option<RemoteSettings>,
     /// What is wrong with the configuration, if anything.
     problem: Option<String>,
@@ -36,8 +40,23 @@ pub(crate) struct Setup {
     helper: Option<PathBuf>,
 }
 
+/// The remote tier's set-up; `None` without `PCACHE_REMOTE`. Without it,
+/// this is all a step pays.
+fn setup() -> Option<&'static Setup> {
+    static SETUP: OnceLock<Option<Setup>> = OnceLock::new();
+    SETUP
+        .get_or_init(|| {
+            let env = &Session::get().env;
+            env.vars
+                .get(remote::REMOTE_VAR)
+                .is_some_and(|v| !v.trim().is_empty())
+                .then(|| Setup::from_env(env))
+        })
+        .as_ref()
+}
+
 impl Setup {
-    pub(crate) fn from_env(env: &crate::env::BuildEnv) -> Setup {
+    fn from_env(env: &crate::env::BuildEnv) -> Setup {
         let settings = RemoteSettings::from_vars(|name| env.vars.get(name));
         let (settings, problem) = match settings {
             Ok(settings) => (settings, None),
@@ -105,9 +124,7 @@ pub(crate) fn read_through(
     key: &Key,
     problems: &mut Vec<Problem>,
 ) -> Visit {
-    let session = Session::get();
-    // Without `PCACHE_REMOTE`, this is all a step pays.
-    let (Some(setup), Ok(root)) = (session.remote(), &session.root) else {
+    let (Some(setup), Ok(root)) = (setup(), &Session::get().root) else {
         return Visit::default();
     };
     let mut visit = Visit::default();
@@ -143,8 +160,8 @@ pub(crate) fn read_through(
         trouble(step_name, setup, missing_helper(&url), problems);
         return visit;
     };
-    let args = ["fetch".to_owned(), "--entry".to_owned(), entry.to_string()];
-    match run_helper(helper, root, &args) {
+    let request = HelperRequest::new(root.clone(), HelperAction::Fetch(entry));
+    match run_helper(helper, &request) {
         (Some(HelperStatus::Done), _) => visit.fetched = true,
         (Some(HelperStatus::Absent), _) => {}
         (status, message) => {
@@ -159,8 +176,7 @@ pub(crate) fn read_through(
 /// uploader in the background (the build does not wait for the network),
 /// or, with `PCACHE_REMOTE_REQUIRED=1`, uploads it before going on.
 pub(crate) fn write_back(step_name: &str, upload: &Upload, problems: &mut Vec<Problem>) {
-    let session = Session::get();
-    let Some(setup) = session.remote() else {
+    let Some(setup) = setup() else {
         return;
     };
     let Some(settings) = &setup.settings else {
@@ -196,12 +212,11 @@ pub(crate) fn write_back(step_name: &str, upload: &Upload, problems: &mut Vec<Pr
         return;
     };
     if setup.required {
-        let args = [
-            "upload".to_owned(),
-            "--entry".to_owned(),
-            upload.entry.to_string(),
-        ];
-        match run_helper(helper, &upload.root, &args) {
+        let request = HelperRequest::new(
+            upload.root.clone(),
+            HelperAction::Upload(Some(upload.entry.clone())),
+        );
+        match run_helper(helper, &request) {
             (Some(HelperStatus::Done), _) => {}
             (status, message) => {
                 let problem = describe(&url, status, &message);
@@ -210,7 +225,8 @@ pub(crate) fn write_back(step_name: &str, upload: &Upload, problems: &mut Vec<Pr
         }
         return;
     }
-    let mut command = helper_command(helper, &upload.root, &["upload".to_owned()]);
+    let request = HelperRequest::new(upload.root.clone(), HelperAction::Upload(None));
+    let mut command = helper_command(helper, &request);
     command.stderr(Stdio::null());
     detach(&mut command);
     if let Err(e) = command.spawn() {
@@ -242,27 +258,35 @@ fn marked_down(root: &Path, url: &str) -> Option<String> {
     if age >= remote::DOWN_FOR {
         return None;
     }
-    let text = fs::read_to_string(&marker).ok()?;
-    let mut lines = text.lines();
-    (lines.next() == Some(url)).then(|| {
-        format!(
-            "{}, {} s ago",
-            lines.next().unwrap_or("no cause recorded"),
-            age.as_secs()
-        )
-    })
+    let marker = read_marker(&marker, url)?;
+    Some(format!(
+        "{}, {} s ago",
+        or_no_cause(&marker.message),
+        age.as_secs()
+    ))
 }
 
 /// The last background upload's failure, if it was to `url`.
 fn last_upload_error(root: &Path, url: &str) -> Option<String> {
-    let text = fs::read_to_string(remote::upload_error(root)).ok()?;
-    let mut lines = text.lines();
-    (lines.next() == Some(url)).then(|| {
-        format!(
-            "remote {url}: {} (entries wait for `cargo pcache push`)",
-            lines.next().unwrap_or("uploading failed")
-        )
-    })
+    let marker = read_marker(&remote::upload_error(root), url)?;
+    Some(format!(
+        "remote {url}: {} (entries wait for `cargo pcache push`)",
+        or_no_cause(&marker.message)
+    ))
+}
+
+/// The marker at `path`, if it is about `url`.
+fn read_marker(path: &Path, url: &str) -> Option<Marker> {
+    let marker = Marker::parse(&fs::read_to_string(path).ok()?)?;
+    (marker.remote == url).then_some(marker)
+}
+
+fn or_no_cause(message: &str) -> &str {
+    if message.is_empty() {
+        "no cause recorded"
+    } else {
+        message
+    }
 }
 
 fn missing_helper(url: &str) -> String {
@@ -310,51 +334,41 @@ fn describe(url: &str, status: Option<HelperStatus>, message: &str) -> String {
     }
 }
 
-fn helper_command(helper: &Path, root: &Path, args: &[String]) -> Command {
+fn helper_command(helper: &Path, request: &HelperRequest) -> Command {
     let mut command = Command::new(helper);
     command
-        .args(["pcache", "remote-helper"])
-        .args(&args[..1])
-        .arg("--format")
-        .arg(FORMAT_VERSION.to_string())
-        .arg("--root")
-        .arg(root)
-        .args(&args[1..])
+        .args(request.to_args())
         .stdin(Stdio::null())
         .stdout(Stdio::null());
     command
 }
 
 /// Runs the helper and waits for it: its status and its one line.
-fn run_helper(helper: &Path, root: &Path, args: &[String]) -> (Option<HelperStatus>, String) {
-    let mut command = helper_command(helper, root, args);
+fn run_helper(helper: &Path, request: &HelperRequest) -> (Option<HelperStatus>, String) {
+    let mut command = helper_command(helper, request);
     command.stderr(Stdio::piped());
     let mut child = match command.spawn() {
         Ok(child) => child,
         Err(e) => return (None, format!("failed to run {}: {e}", helper.display())),
     };
     let status = wait_capped(&mut child);
-    let mut message = String::new();
-    if let Some(stderr) = child.stderr.take() {
-        let _ = stderr.take(4096).read_to_string(&mut message);
+    let mut stderr = Vec::new();
+    if let Some(pipe) = child.stderr.take() {
+        let _ = pipe.take(4096).read_to_end(&mut stderr);
     }
-    let message = message.lines().next().unwrap_or("").trim().to_owned();
-    match status {
-        Some(status) => match status.code().and_then(HelperStatus::from_code) {
-            Some(known) => (Some(known), message),
-            None => (
-                None,
-                format!("{} ended with {status}: {message}", helper.display()),
-            ),
-        },
-        None => (
+    let Some(status) = status else {
+        return (
             None,
             format!(
                 "{} took longer than {} s",
                 helper.display(),
                 HELPER_CAP.as_secs()
             ),
-        ),
+        );
+    };
+    match HelperReply::read(status.code(), &stderr) {
+        Ok(reply) => (Some(reply.status), reply.message),
+        Err(e) => (None, format!("{} ended with {e}", helper.display())),
     }
 }
 

@@ -16,7 +16,6 @@ use crate::env::{BuildEnv, Mode};
 use crate::identity;
 use crate::locate;
 use crate::manifest::{self, Manifest};
-use crate::remote;
 use crate::report::{self, Problem};
 
 #[derive(Debug)]
@@ -36,10 +35,6 @@ pub(crate) struct Session {
     /// Cache directories whose `cache.toml` this process has written or
     /// checked, with what it says.
     metas_written: Mutex<HashSet<(PathBuf, CacheMeta)>>,
-    /// Whether `PCACHE_REMOTE` is set (looked at once).
-    remote_configured: OnceLock<bool>,
-    /// The remote tier's set-up, made on the first local miss.
-    remote: OnceLock<remote::Setup>,
     /// Whether steps record statistics (`PCACHE_STATS`).
     pub(crate) stats: bool,
 }
@@ -83,8 +78,6 @@ impl Session {
             workspace: OnceLock::new(),
             max_size: OnceLock::new(),
             metas_written: Mutex::new(HashSet::new()),
-            remote_configured: OnceLock::new(),
-            remote: OnceLock::new(),
             stats: config::stats(&env.vars),
             env,
         }
@@ -97,22 +90,6 @@ impl Session {
         self.metas_written
             .lock()
             .map_or(true, |mut done| done.insert(key))
-    }
-
-    /// The remote tier's set-up; `None` without `PCACHE_REMOTE`.
-    pub(crate) fn remote(&self) -> Option<&remote::Setup> {
-        if !*self.remote_configured.get_or_init(|| {
-            self.env
-                .vars
-                .get(pcache_core::remote::REMOTE_VAR)
-                .is_some_and(|v| !v.trim().is_empty())
-        }) {
-            return None;
-        }
-        Some(
-            self.remote
-                .get_or_init(|| remote::Setup::from_env(&self.env)),
-        )
     }
 
     /// The setup problems, the first time they are asked for.

@@ -11,7 +11,8 @@ use pcache_core::{CacheMeta, Key, KeyError, Store, conventions, gc};
 use serde::Serialize;
 use xxhash_rust::xxh3::xxh3_128;
 
-use crate::capture::{Place, Places, Recorded};
+use crate::capture::Recorded;
+use crate::directives::{Place, Places};
 use crate::env::Mode;
 use crate::parts;
 use crate::remote;

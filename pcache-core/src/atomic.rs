@@ -111,3 +111,13 @@ impl Drop for TempFile {
         }
     }
 }
+
+/// Writes `bytes` to `path` atomically (a temporary file beside it, then a
+/// rename): a reader sees the old file, the new one or none.
+pub(crate) fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("own");
+    let mut tmp = TempFile::create(&Layout::new(dir.to_owned()), name)?;
+    tmp.write_parts(&[bytes])?;
+    tmp.persist(path, SystemTime::now())
+}

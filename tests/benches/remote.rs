@@ -26,6 +26,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use pcache_core::remote::{EntryName, HelperAction, HelperRequest};
 use pcache_core::{Key, Store};
 
 #[path = "../tests/support/mod.rs"]
@@ -79,14 +80,19 @@ fn ms(d: Duration) -> String {
     format!("{:.2} ms", d.as_secs_f64() * 1e3)
 }
 
+/// The helper, asked for `action` on `entry` (a name) or the outbox.
 fn helper(remote: &str, root: &Path, args: &[&str]) -> Command {
+    let entry = args
+        .iter()
+        .skip_while(|a| **a != "--entry")
+        .nth(1)
+        .map(|name| EntryName::parse(name).unwrap());
+    let action = match args[0] {
+        "fetch" => HelperAction::Fetch(entry.unwrap()),
+        _ => HelperAction::Upload(entry),
+    };
     let mut cmd = Command::new(HELPER);
-    cmd.args(["pcache", "remote-helper"])
-        .args(&args[..1])
-        .args(["--format", &pcache_core::FORMAT_VERSION.to_string()])
-        .arg("--root")
-        .arg(root)
-        .args(&args[1..])
+    cmd.args(HelperRequest::new(root.to_owned(), action).to_args())
         .env("PCACHE_REMOTE", remote)
         .stdin(Stdio::null())
         .stdout(Stdio::null());

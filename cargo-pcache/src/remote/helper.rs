@@ -1,50 +1,42 @@
 //! `cargo-pcache pcache remote-helper …`: what build scripts run to reach
 //! the remote, on a local miss (`fetch`) and after storing an entry
-//! (`upload`). Not for people: the interface is the exit status (see
-//! [`HelperStatus`]) and one line on stderr saying why, without secrets.
+//! (`upload`). Not for people: the request and the reply are
+//! `pcache_core::remote`'s helper protocol (`HelperRequest`, `HelperReply`).
 
+use std::ffi::OsString;
 use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 
-use pcache_core::FORMAT_VERSION;
-use pcache_core::remote::{EntryName, HelperStatus};
-
 use pcache_core::config::Env;
-use pcache_core::remote::RemoteSettings;
+use pcache_core::remote::{
+    HelperAction, HelperReply, HelperRequest, HelperStatus, ProtocolError, RemoteSettings,
+};
 
 use super::{Remote, RemoteError, Transfer};
-use crate::cli::{HelperAction, HelperArgs};
 
-/// Runs the helper; the exit status is a [`HelperStatus`].
-pub(crate) fn run(args: &HelperArgs, err: &mut dyn Write) -> ExitCode {
-    let (status, message) = match act(&args.action) {
-        Ok(status) => (status, None),
-        Err((status, message)) => (status, Some(message)),
+/// Runs the helper on the arguments after `remote-helper`; the exit status
+/// and the line on stderr are its [`HelperReply`].
+pub(crate) fn run(args: &[OsString], err: &mut dyn Write) -> ExitCode {
+    let reply = match act(args) {
+        Ok(status) => HelperReply::new(status, ""),
+        Err((status, message)) => HelperReply::new(status, message),
     };
-    if let Some(message) = message {
-        let _ = writeln!(err, "{message}");
-    }
-    ExitCode::from(status as u8)
+    let _ = err.write_all(reply.line().as_bytes());
+    ExitCode::from(reply.exit_code())
 }
 
 type Outcome = Result<HelperStatus, (HelperStatus, String)>;
 
-fn act(action: &HelperAction) -> Outcome {
-    let (format, root) = match action {
-        HelperAction::Fetch { format, root, .. } | HelperAction::Upload { format, root, .. } => {
-            (*format, root.as_path())
-        }
-    };
-    if format != FORMAT_VERSION {
-        return Err((
+fn act(args: &[OsString]) -> Outcome {
+    let request = HelperRequest::parse(args).map_err(|e| match e {
+        ProtocolError::Version { .. } | ProtocolError::Format { .. } => (
             HelperStatus::Incompatible,
-            format!(
-                "cargo-pcache {} reads and writes entry format {FORMAT_VERSION}, the build uses format {format}; install the cargo-pcache that matches pcache-build",
-                env!("CARGO_PKG_VERSION")
-            ),
-        ));
-    }
+            format!("cargo-pcache {}: {e}", env!("CARGO_PKG_VERSION")),
+        ),
+        ProtocolError::Malformed(_) => (HelperStatus::Error, e.to_string()),
+    })?;
+    let root = request.root.as_path();
     // What the build script that runs the helper has: Cargo applied `[env]`.
     let vars = Env::process();
     let settings = match RemoteSettings::from_vars(|name| vars.get(name)) {
@@ -58,23 +50,17 @@ fn act(action: &HelperAction) -> Outcome {
         Err(e) => return Err((HelperStatus::Error, e.to_string())),
     };
     let remote = Remote::open(&settings, &vars).map_err(|e| failed(root, &settings.url, e))?;
-    match action {
-        HelperAction::Fetch { entry, .. } => {
-            let entry = parse(entry)?;
-            match super::download(&remote, root, &entry) {
-                Ok(Some(_)) => {
-                    super::mark_up(root);
-                    Ok(HelperStatus::Done)
-                }
-                Ok(None) => Ok(HelperStatus::Absent),
-                Err(e) => Err(transfer_failed(root, &remote, e)),
+    match &request.action {
+        HelperAction::Fetch(entry) => match super::download(&remote, root, entry) {
+            Ok(Some(_)) => {
+                super::mark_up(root);
+                Ok(HelperStatus::Done)
             }
-        }
-        HelperAction::Upload {
-            entry: Some(entry), ..
-        } => {
-            let entry = parse(entry)?;
-            match super::upload(&remote, root, &entry, &mut Default::default()) {
+            Ok(None) => Ok(HelperStatus::Absent),
+            Err(e) => Err(transfer_failed(root, &remote, e)),
+        },
+        HelperAction::Upload(Some(entry)) => {
+            match super::upload(&remote, root, entry, &mut Default::default()) {
                 Ok(_) => {
                     let item = pcache_core::remote::outbox_dir(root).join(entry.outbox_item());
                     let _ = std::fs::remove_file(item);
@@ -83,15 +69,11 @@ fn act(action: &HelperAction) -> Outcome {
                 Err(e) => Err(transfer_failed(root, &remote, e)),
             }
         }
-        HelperAction::Upload { entry: None, .. } => match super::drain_outbox(&remote, root) {
+        HelperAction::Upload(None) => match super::drain_outbox(&remote, root) {
             Ok(_) => Ok(HelperStatus::Done),
             Err(e) => Err(transfer_failed(root, &remote, e)),
         },
     }
-}
-
-fn parse(entry: &str) -> Result<EntryName, (HelperStatus, String)> {
-    EntryName::parse(entry).map_err(|e| (HelperStatus::Error, e.to_string()))
 }
 
 fn transfer_failed(root: &Path, remote: &Remote, e: Transfer) -> (HelperStatus, String) {

@@ -15,7 +15,7 @@ use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::Path;
 
-use pcache_core::remote::{self, EntryName, RemoteUrl};
+use pcache_core::remote::{self, EntryName, Marker, RemoteUrl};
 use pcache_core::{CacheMeta, Store};
 
 pub(crate) use client::{Remote, RemoteError};
@@ -132,10 +132,8 @@ pub(crate) fn upload(
 /// while. Best effort: without it, they only try again.
 pub(crate) fn mark_down(root: &Path, url: &RemoteUrl, cause: &str) {
     let _ = fs::create_dir_all(root);
-    let _ = fs::write(
-        remote::down_marker(root),
-        format!("{}\n{cause}\n", url.redacted()),
-    );
+    let marker = Marker::new(url.redacted(), cause);
+    let _ = fs::write(remote::down_marker(root), marker.encode());
 }
 
 /// Removes the marker once the remote answers again.
@@ -221,8 +219,6 @@ pub(crate) fn drain_outbox(remote: &Remote, root: &Path) -> Result<(), Transfer>
 }
 
 fn record_upload_error(root: &Path, url: &RemoteUrl, e: &RemoteError) {
-    let _ = fs::write(
-        remote::upload_error(root),
-        format!("{}\nuploading failed: {e}\n", url.redacted()),
-    );
+    let marker = Marker::new(url.redacted(), format!("uploading failed: {e}"));
+    let _ = fs::write(remote::upload_error(root), marker.encode());
 }

@@ -52,6 +52,16 @@ pub const DIR_VAR: &str = "PCACHE_DIR";
 pub const STATS_VAR: &str = "PCACHE_STATS";
 /// `PCACHE_MAX_SIZE`: the size cap of the pcache directory.
 pub const MAX_SIZE_VAR: &str = "PCACHE_MAX_SIZE";
+/// The remote's URL: `s3://bucket/prefix`, `redis://host:port/db`,
+/// `webdav+http(s)://host/path` or `file:///dir`.
+pub const REMOTE_VAR: &str = "PCACHE_REMOTE";
+/// `read-write` (the default) or `read`.
+pub const MODE_VAR: &str = "PCACHE_REMOTE_MODE";
+/// `1` turns remote failures into build failures.
+pub const REQUIRED_VAR: &str = "PCACHE_REMOTE_REQUIRED";
+/// The `cargo-pcache` binary build scripts run to reach the remote, when
+/// not the one on `PATH`.
+pub const HELPER_VAR: &str = "PCACHE_REMOTE_HELPER";
 /// Cargo's colour setting, which `cargo pcache` honours under `--color`.
 pub const TERM_COLOR_VAR: &str = "CARGO_TERM_COLOR";
 
@@ -127,22 +137,18 @@ pub const REGISTER: &[Setting] = &[
         summary: "entries older than this are misses: 90, 15m, 12h, 30d, 2w",
     },
     var(
-        crate::remote::REMOTE_VAR,
+        REMOTE_VAR,
         "none",
         "the remote cache: s3://, redis://, webdav+http(s)://, file://",
     ),
     var(
-        crate::remote::MODE_VAR,
+        MODE_VAR,
         "read-write",
         "read: use the remote without writing to it",
     ),
+    var(REQUIRED_VAR, "0", "1: remote failures fail the build"),
     var(
-        crate::remote::REQUIRED_VAR,
-        "0",
-        "1: remote failures fail the build",
-    ),
-    var(
-        crate::remote::HELPER_VAR,
+        HELPER_VAR,
         "cargo-pcache on PATH",
         "the cargo-pcache binary build scripts run to reach the remote",
     ),

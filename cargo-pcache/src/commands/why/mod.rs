@@ -9,13 +9,16 @@
 //! digests), another input by position, the build script's sources or a
 //! build-dependency's version, the value type, the target, the format.
 
+mod diff;
+
 use std::path::PathBuf;
 
 use anyhow::Result;
 use pcache_core::Key;
-use pcache_core::record::{Difference, EntryNotes, LastMiss, MissReason, differences};
+use pcache_core::record::{EntryNotes, LastMiss, MissReason};
 use serde::Serialize;
 
+use self::diff::{Difference, differences};
 use super::Ctx;
 use crate::caches::Cache;
 use crate::cli::WhyArgs;
