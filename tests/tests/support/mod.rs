@@ -6,9 +6,12 @@
 
 #![allow(dead_code, unreachable_pub)]
 
+pub mod machines;
+
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::time::{Duration, SystemTime};
 
 pub const WORKSPACE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
 const FIXTURE_SRC: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixture");
@@ -401,4 +404,60 @@ pub fn latest_output(target: &Path, profile: &str, package: &str) -> (PathBuf, P
         });
     let out_dir = newest.parent().unwrap().join("out");
     (newest, out_dir)
+}
+
+// What the tests of the `fixture/` crate share.
+
+pub const FIXTURE_STEPS: [&str; 3] = ["table", "rows", "generated"];
+
+pub fn assert_counts(fixture: &Fixture, expected: usize) {
+    for step in FIXTURE_STEPS {
+        assert_eq!(fixture.count(step), expected, "computations of {step}");
+    }
+}
+
+pub fn touch(path: &Path) {
+    let later = SystemTime::now() + Duration::from_secs(2);
+    filetime::set_file_mtime(path, filetime::FileTime::from_system_time(later)).unwrap();
+}
+
+pub fn assert_generated_tree(out: &Path) {
+    assert_eq!(
+        fs::read_to_string(out.join("nested/deeper/consts.rs")).unwrap(),
+        "pub const DEEP: u32 = 7;\n"
+    );
+    assert_eq!(
+        fs::read_to_string(out.join("top.txt")).unwrap(),
+        "top level\n"
+    );
+    assert_eq!(
+        fs::read(out.join("nested/blob.bin")).unwrap(),
+        (0..=255u8).collect::<Vec<u8>>()
+    );
+}
+
+pub fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if entry.file_type().unwrap().is_dir() {
+            out.extend(walk(&path));
+        }
+        out.push(path);
+    }
+    out.sort();
+    out
+}
+
+/// Runs `cargo pcache` in-process on the fixture; returns (status, stdout).
+pub fn cargo_pcache(f: &Fixture, args: &[&str]) -> (std::process::ExitCode, String) {
+    let manifest = f.root().join("Cargo.toml");
+    let mut argv = vec!["cargo-pcache", "pcache"];
+    argv.extend_from_slice(args);
+    argv.extend(["--manifest-path", manifest.to_str().unwrap()]);
+    argv.extend(["--target-dir", f.target.to_str().unwrap()]);
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let status = cargo_pcache::run(argv, &mut out, &mut err);
+    assert!(err.is_empty(), "{}", String::from_utf8_lossy(&err));
+    (status, String::from_utf8(out).unwrap())
 }
