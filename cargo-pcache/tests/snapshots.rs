@@ -41,9 +41,33 @@ fn snapshot(p: &Project, args: &[&str]) -> String {
     text.replace(&root, "[ROOT]")
 }
 
+/// Runs the `cargo-pcache` binary, as Cargo does, with `envs` and help
+/// wrapped at 100 columns, and renders it as [`snapshot`] does; `remote`
+/// is replaced too.
+fn snapshot_bin(p: &Project, args: &[&str], envs: &[(&str, &str)], remote: &str) -> String {
+    let mut envs = envs.to_vec();
+    envs.push(("COLUMNS", "100"));
+    let out = p.run_with(args, &envs);
+    let text = format!(
+        "status: {}\n--- stdout\n{}--- stderr\n{}",
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = if remote.is_empty() {
+        text
+    } else {
+        text.replace(remote, "[REMOTE]")
+    };
+    text.replace(p.root().to_str().unwrap(), "[ROOT]")
+}
+
 fn settings() -> insta::Settings {
     let mut settings = insta::Settings::clone_current();
     settings.add_filter(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", "[TIME]");
+    // Latencies of the remote's checks.
+    settings.add_filter(r"\b\d+\.\d ms\b", "[MS] ms");
+    settings.add_filter(r#""millis": \d+(\.\d+)?"#, r#""millis": [MS]"#);
     settings.set_prepend_module_to_snapshot(false);
     settings
 }
@@ -239,4 +263,53 @@ fn stats_why_and_gc() {
         &p,
         &["stats", "bindings", "--color", "never"]
     );
+}
+
+/// Every command's `--help`, as Cargo runs the binary.
+#[test]
+fn every_command_has_its_help() {
+    let p = Project::new();
+    for command in [
+        "", "ls", "flush", "clear", "delete", "stats", "why", "gc", "push", "pull", "remote",
+    ] {
+        let args: Vec<&str> = [command, "--help"].into_iter().filter(|a| !a.is_empty()).collect();
+        let name = if command.is_empty() {
+            "help".to_owned()
+        } else {
+            format!("help_{command}")
+        };
+        settings().bind(|| insta::assert_snapshot!(name, snapshot_bin(&p, &args, &[], "")));
+    }
+}
+
+#[test]
+fn gc_json() {
+    let p = insight_project();
+    snap!("gc_json", &p, &["gc", "--max-size", "9KiB", "--dry-run", "--json"]);
+}
+
+/// `remote`, `push` and `pull` against a shared directory, plain and JSON.
+#[test]
+fn remote_push_and_pull() {
+    let p = project();
+    let remote_dir = tempfile::tempdir().unwrap();
+    let url = format!("file://{}", remote_dir.path().display());
+    let env = [("PCACHE_REMOTE", url.as_str())];
+    let bin = |name: &str, args: &[&str]| {
+        let text = snapshot_bin(&p, args, &env, &url);
+        settings().bind(|| insta::assert_snapshot!(name.to_owned(), text));
+    };
+    bin("remote", &["remote", "--color", "never"]);
+    bin("remote_json", &["remote", "--json"]);
+    bin("push_dry_run", &["push", "--dry-run", "--color", "never"]);
+    bin("push", &["push", "--color", "never"]);
+    // Everything is there already.
+    bin("push_again_json", &["push", "--json"]);
+    bin("pull_dry_run_json", &["pull", "--dry-run", "--json", "-p", "app-sys"]);
+    p.ok(&["clear", "-q"]);
+    bin("pull", &["pull", "--color", "never"]);
+    bin("pull_again_json", &["pull", "--json"]);
+    // Without a remote, push says how to configure one.
+    let text = snapshot_bin(&p, &["push"], &[], "");
+    settings().bind(|| insta::assert_snapshot!("push_without_remote", text));
 }
