@@ -313,3 +313,177 @@ mod tests {
         CargoCli::command().debug_assert();
     }
 }
+
+/// The documentation's code blocks that are not Rust doctests are tested
+/// here: every `cargo pcache` command line parses, every TOML block parses,
+/// and every `rust,ignore` excerpt of an example's build script is in that
+/// file, line for line. (Outside the repository, as in a published crate,
+/// there is nothing to check.)
+#[cfg(test)]
+mod docs_tests {
+    use std::path::{Path, PathBuf};
+
+    use clap::Parser;
+
+    use super::CargoCli;
+
+    /// The workspace's Markdown files: READMEs, ARCHITECTURE.md, docs/.
+    fn documents() -> Vec<PathBuf> {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let mut files: Vec<PathBuf> = ["README.md", "ARCHITECTURE.md", "CHANGELOG.md"]
+            .iter()
+            .map(|f| root.join(f))
+            .collect();
+        for dir in [
+            "docs",
+            "pcache-core",
+            "pcache-build",
+            "cargo-pcache",
+            "examples",
+        ] {
+            let Ok(entries) = std::fs::read_dir(root.join(dir)) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let path = entry.path();
+                if path.extension().is_some_and(|e| e == "md") {
+                    files.push(path);
+                } else if path.join("README.md").is_file() {
+                    files.push(path.join("README.md"));
+                }
+            }
+        }
+        files.retain(|f| f.is_file());
+        files
+    }
+
+    /// Each fenced block of `text`: its info string and its lines.
+    fn blocks(text: &str) -> Vec<(String, Vec<String>)> {
+        let mut blocks = Vec::new();
+        let mut current: Option<(String, Vec<String>)> = None;
+        for line in text.lines() {
+            let fence = line.trim_start().strip_prefix("```");
+            match (&mut current, fence) {
+                (None, Some(info)) => current = Some((info.trim().to_owned(), Vec::new())),
+                (Some(_), Some(_)) => blocks.extend(current.take()),
+                (Some((_, lines)), None) => lines.push(line.to_owned()),
+                (None, None) => {}
+            }
+        }
+        blocks
+    }
+
+    /// Splits a shell command line into words: quotes group, `#` starts a
+    /// comment, and a pipe ends the command.
+    fn words(line: &str) -> Vec<String> {
+        let mut words = Vec::new();
+        let mut word: Option<String> = None;
+        let mut quote = None;
+        for c in line.chars() {
+            match (quote, c) {
+                (Some(q), c) if c == q => quote = None,
+                (Some(_), c) => word.get_or_insert_with(String::new).push(c),
+                (None, '\'' | '"') => {
+                    quote = Some(c);
+                    word.get_or_insert_with(String::new);
+                }
+                (None, '#' | '|') if word.is_none() => break,
+                (None, c) if c.is_whitespace() => words.extend(word.take()),
+                (None, c) => word.get_or_insert_with(String::new).push(c),
+            }
+        }
+        words.extend(word);
+        words
+    }
+
+    #[test]
+    fn every_cargo_pcache_command_line_in_the_docs_parses() {
+        let mut checked = 0;
+        for doc in documents() {
+            let text = std::fs::read_to_string(&doc).unwrap();
+            for (info, lines) in blocks(&text) {
+                if !matches!(info.as_str(), "sh" | "text" | "console" | "yaml") {
+                    continue;
+                }
+                for line in &lines {
+                    let line = line
+                        .trim_start_matches([' ', '-'])
+                        .trim_start_matches("run: ");
+                    let line = line.strip_prefix("$ ").unwrap_or(line);
+                    let words = words(line);
+                    if words.len() < 2 || words[0] != "cargo" || words[1] != "pcache" {
+                        continue;
+                    }
+                    // The synopsis lines name placeholders, not values.
+                    if words.iter().any(|w| w.contains('[') || w.contains('…')) {
+                        continue;
+                    }
+                    let args =
+                        std::iter::once("cargo".to_owned()).chain(words[1..].iter().cloned());
+                    if let Err(e) = CargoCli::try_parse_from(args) {
+                        if e.kind() != clap::error::ErrorKind::DisplayHelp {
+                            panic!("{}: `{line}` does not parse:\n{e}", doc.display());
+                        }
+                    }
+                    checked += 1;
+                }
+            }
+        }
+        // Outside the repository there are no documents to check.
+        if !documents().is_empty() {
+            assert!(checked > 10, "only {checked} command lines found");
+        }
+    }
+
+    #[test]
+    fn every_toml_block_in_the_docs_parses() {
+        for doc in documents() {
+            let text = std::fs::read_to_string(&doc).unwrap();
+            for (info, lines) in blocks(&text) {
+                if info == "toml" {
+                    let toml = lines.join("\n");
+                    if let Err(e) = toml.parse::<toml::Table>() {
+                        panic!(
+                            "{}: a TOML block does not parse: {e}\n{toml}",
+                            doc.display()
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    /// A `rust,ignore` block opens with a comment naming the file it is
+    /// taken from; its lines appear there in the same order.
+    #[test]
+    fn every_rust_excerpt_in_the_docs_is_in_its_source_file() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        for doc in documents() {
+            let text = std::fs::read_to_string(&doc).unwrap();
+            for (info, lines) in blocks(&text) {
+                if info != "rust,ignore" {
+                    continue;
+                }
+                let source = lines
+                    .first()
+                    .and_then(|l| l.trim().strip_prefix("// "))
+                    .unwrap_or_else(|| {
+                        panic!("{}: an excerpt that names no source", doc.display())
+                    });
+                let code = std::fs::read_to_string(root.join(source))
+                    .unwrap_or_else(|e| panic!("{}: {source}: {e}", doc.display()));
+                let mut rest = code.as_str();
+                for line in lines[1..]
+                    .iter()
+                    .map(|l| l.trim())
+                    .filter(|l| !l.is_empty())
+                {
+                    match rest.find(line) {
+                        Some(at) => rest = &rest[at + line.len()..],
+                        None => panic!("{}: `{line}` is not in {source} (in order)", doc.display()),
+                    }
+                }
+            }
+        }
+    }
+}

@@ -272,7 +272,10 @@ fn every_command_has_its_help() {
     for command in [
         "", "ls", "flush", "clear", "delete", "stats", "why", "gc", "push", "pull", "remote",
     ] {
-        let args: Vec<&str> = [command, "--help"].into_iter().filter(|a| !a.is_empty()).collect();
+        let args: Vec<&str> = [command, "--help"]
+            .into_iter()
+            .filter(|a| !a.is_empty())
+            .collect();
         let name = if command.is_empty() {
             "help".to_owned()
         } else {
@@ -285,7 +288,11 @@ fn every_command_has_its_help() {
 #[test]
 fn gc_json() {
     let p = insight_project();
-    snap!("gc_json", &p, &["gc", "--max-size", "9KiB", "--dry-run", "--json"]);
+    snap!(
+        "gc_json",
+        &p,
+        &["gc", "--max-size", "9KiB", "--dry-run", "--json"]
+    );
 }
 
 /// `remote`, `push` and `pull` against a shared directory, plain and JSON.
@@ -305,7 +312,10 @@ fn remote_push_and_pull() {
     bin("push", &["push", "--color", "never"]);
     // Everything is there already.
     bin("push_again_json", &["push", "--json"]);
-    bin("pull_dry_run_json", &["pull", "--dry-run", "--json", "-p", "app-sys"]);
+    bin(
+        "pull_dry_run_json",
+        &["pull", "--dry-run", "--json", "-p", "app-sys"],
+    );
     p.ok(&["clear", "-q"]);
     bin("pull", &["pull", "--color", "never"]);
     bin("pull_again_json", &["pull", "--json"]);

@@ -196,6 +196,11 @@ use std::path::Path;
 #[doc = include_str!("../../README.md")]
 struct ReadmeDoctests;
 
+/// The build-script guide's code blocks, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/build-scripts.md")]
+struct BuildScriptsGuideDoctests;
+
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
