@@ -13,7 +13,9 @@ use pcache_core::Computed;
 
 use crate::capture::{Recorded, Recorder};
 use crate::env::Mode;
-use crate::files::{self, GeneratedFiles, Tree};
+use pcache_core::tree::Tree;
+
+use crate::files::{self, GeneratedFiles};
 use crate::iter::CachedIter;
 use crate::notes;
 use crate::parts;

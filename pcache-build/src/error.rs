@@ -5,7 +5,7 @@
 //! [`try_cached`](crate::try_cached) returns the closure's own error.
 
 use std::io;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// An error from [`cached_files`](crate::cached_files): the generator failed,
 /// or the files could not be put into the destination.
@@ -42,6 +42,21 @@ pub enum Error {
         /// Why.
         reason: &'static str,
     },
+}
+
+impl From<pcache_core::Error> for Error {
+    /// A file tree's trouble, from capturing or restoring it.
+    fn from(e: pcache_core::Error) -> Error {
+        match e {
+            pcache_core::Error::Unsafe { path, reason } => Error::Unsafe { path, reason },
+            pcache_core::Error::Io { op, path, source } => Error::Io { op, path, source },
+            other => Error::Io {
+                op: "store files",
+                path: other.path().map(Path::to_owned).unwrap_or_default(),
+                source: io::Error::other(other.cause().to_string()),
+            },
+        }
+    }
 }
 
 pub(crate) trait IoResultExt<T> {

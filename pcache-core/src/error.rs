@@ -72,6 +72,15 @@ pub enum Error {
         /// The parser's error.
         source: toml::de::Error,
     },
+    /// A file tree holds something pcache will not store or restore: a link
+    /// out of the tree, a special file, a name that is not UTF-8, or, where
+    /// a tree is restored, a symlink where a directory is expected.
+    Unsafe {
+        /// The offending path.
+        path: PathBuf,
+        /// Why.
+        reason: &'static str,
+    },
 }
 
 impl Error {
@@ -83,7 +92,8 @@ impl Error {
             | Error::Encode { path, .. }
             | Error::Decode { path, .. }
             | Error::TooLarge { path, .. }
-            | Error::Meta { path, .. } => Some(path),
+            | Error::Meta { path, .. }
+            | Error::Unsafe { path, .. } => Some(path),
             Error::Key(_) => None,
         }
     }
@@ -171,6 +181,11 @@ impl fmt::Display for Message<'_> {
                 at(f, path)?;
                 write!(f, ": {}", source.message())
             }
+            Error::Unsafe { path, reason } => {
+                f.write_str("refusing")?;
+                at(f, path)?;
+                write!(f, ": {reason}")
+            }
         }
     }
 }
@@ -193,7 +208,7 @@ impl std::error::Error for Error {
             Error::Decode { source, .. } => Some(source),
             Error::Meta { source, .. } => Some(source),
             Error::Key(e) => Some(e),
-            Error::Corrupt { .. } | Error::TooLarge { .. } => None,
+            Error::Corrupt { .. } | Error::TooLarge { .. } | Error::Unsafe { .. } => None,
         }
     }
 }
@@ -290,6 +305,10 @@ mod tests {
             Error::Meta {
                 path: path.clone(),
                 source: toml::from_str::<toml::Table>("x = ").unwrap_err(),
+            },
+            Error::Unsafe {
+                path: path.clone(),
+                reason: "a symlink that points out of the tree",
             },
         ];
         for e in errors {

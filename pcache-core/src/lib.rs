@@ -130,6 +130,7 @@ mod store;
 mod stream;
 mod sweep;
 mod transfer;
+pub mod tree;
 
 pub use canonical::{KeyError, canonical_bytes};
 pub use compute::{Computed, Fetched};

@@ -420,7 +420,7 @@ impl Store {
 
 /// Whether process `pid` is running here. Without a way to tell, it is
 /// taken to be running (only age then makes its files abandoned).
-fn process_running(pid: u32) -> bool {
+pub(crate) fn process_running(pid: u32) -> bool {
     #[cfg(unix)]
     {
         let Ok(pid) = libc::pid_t::try_from(pid) else {

@@ -1,12 +1,11 @@
-//! The stored form of a file tree: an index of every directory, file and
-//! link (with each file's mode and length), then the files' contents one
-//! after the other; validated whenever it is decoded, whoever wrote it.
+//! A tree's stored form: the index and the contents, and their validation.
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_bytes::ByteBuf;
 
-/// One node of a tree; paths are relative, `/`-separated. A file's
-/// contents are the next `len` bytes of the tree's data.
+/// One node of a tree; paths are relative, `/`-separated. A file's contents
+/// are the next `len` bytes of the tree's data; `holes` are the offsets in
+/// them where the tree's place (its directory's path) was, in rising order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(super) enum Node {
     Dir {
@@ -16,6 +15,7 @@ pub(super) enum Node {
         path: String,
         executable: bool,
         len: u64,
+        holes: Vec<u64>,
     },
     Symlink {
         path: String,
@@ -23,7 +23,8 @@ pub(super) enum Node {
     },
 }
 
-const TREE_MAGIC: [u8; 8] = *b"pctree1\0";
+/// `pctree1` had no holes in its files.
+const TREE_MAGIC: [u8; 8] = *b"pctree2\0";
 
 impl Node {
     pub(super) fn path(&self) -> &str {
@@ -36,7 +37,7 @@ impl Node {
 /// A validated file tree: its index, and its encoding, in which the files'
 /// contents start at `data`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Tree {
+pub struct Tree {
     pub(super) nodes: Vec<Node>,
     pub(super) bytes: Vec<u8>,
     data: usize,
@@ -61,7 +62,7 @@ impl Tree {
     }
 
     /// Parses and validates an encoded tree.
-    fn decode(bytes: Vec<u8>) -> Result<Tree, String> {
+    pub(super) fn decode(bytes: Vec<u8>) -> Result<Tree, String> {
         let bad = |what: &str| format!("invalid stored file tree: {what}");
         if bytes.get(..8) != Some(&TREE_MAGIC[..]) {
             return Err(bad("no tree tag"));
@@ -85,10 +86,19 @@ impl Tree {
         if lengths != Some((bytes.len() - data) as u64) {
             return Err(bad("file lengths do not add up"));
         }
+        let holes_fit = nodes.iter().all(|node| match node {
+            Node::File { len, holes, .. } => {
+                holes.windows(2).all(|w| w[0] <= w[1]) && holes.last().is_none_or(|h| h <= len)
+            }
+            _ => true,
+        });
+        if !holes_fit {
+            return Err(bad("holes out of order or past the end of their file"));
+        }
         Ok(Tree { nodes, bytes, data })
     }
 
-    /// Every node, with each file's contents.
+    /// Every node, with each file's stored contents.
     pub(super) fn entries(&self) -> impl Iterator<Item = (&Node, &[u8])> {
         let mut at = self.data;
         self.nodes.iter().map(move |node| {
@@ -103,6 +113,45 @@ impl Tree {
             };
             (node, contents)
         })
+    }
+
+    /// Every path in the tree, relative and `/`-separated, parents before
+    /// children.
+    pub fn paths(&self) -> impl Iterator<Item = &str> {
+        self.nodes.iter().map(Node::path)
+    }
+
+    /// How many bytes the files hold, as stored.
+    pub fn content_bytes(&self) -> u64 {
+        (self.bytes.len() - self.data) as u64
+    }
+
+    /// The first path where `other` differs from this tree (a node missing,
+    /// added, or of another kind, mode, target or contents), or `None` when
+    /// they hold the same. For `PCACHE=verify`.
+    pub fn first_difference(&self, other: &Tree) -> Option<String> {
+        let mut mine = self.entries();
+        let mut theirs = other.entries();
+        loop {
+            match (mine.next(), theirs.next()) {
+                (None, None) => return None,
+                (Some((a, _)), None) => return Some(format!("`{}` is missing", a.path())),
+                (None, Some((b, _))) => return Some(format!("`{}` is new", b.path())),
+                (Some((a, ca)), Some((b, cb))) => {
+                    if a.path() != b.path() {
+                        let (first, what) = if a.path() < b.path() {
+                            (a.path(), "is missing")
+                        } else {
+                            (b.path(), "is new")
+                        };
+                        return Some(format!("`{first}` {what}"));
+                    }
+                    if a != b || ca != cb {
+                        return Some(format!("`{}` differs", a.path()));
+                    }
+                }
+            }
+        }
     }
 }
 

@@ -1,13 +1,12 @@
 //! Trees captured, stored, decoded and restored; no stored tree writes
-//! outside its destination.
+//! outside its destination; text files follow their place.
 
 use std::fs;
 use std::path::Path;
 
+use super::Restore;
+use super::format::{Node, Tree, is_safe_relative, link_stays_inside};
 use super::restore::{current_umask, mode};
-use super::tree::{Node, Tree, is_safe_relative, link_stays_inside};
-use super::{generate, restore};
-use crate::capture::Recorder;
 use crate::error::Error;
 
 #[test]
@@ -46,13 +45,9 @@ fn links_must_stay_inside() {
 fn each_refusal_says_what_is_wrong_with_which_path() {
     let out = tempfile::tempdir().unwrap();
     let dest = out.path().join("out");
-    let err = generate(
-        "t",
-        &dest,
-        &Recorder::idle(),
-        Box::new(|dir: &Path| std::os::unix::fs::symlink("../../etc", dir.join("up"))),
-    )
-    .unwrap_err();
+    fs::create_dir_all(&dest).unwrap();
+    std::os::unix::fs::symlink("../../etc", dest.join("up")).unwrap();
+    let err = Tree::capture(&dest, None).unwrap_err();
     let message = err.to_string();
     assert!(message.contains("points out of the tree"), "{message}");
     assert!(
@@ -78,6 +73,7 @@ fn file(path: &str, len: u64) -> Node {
         path: path.into(),
         executable: false,
         len,
+        holes: Vec::new(),
     }
 }
 
@@ -131,7 +127,7 @@ fn identical_files_in_dest_are_left_alone() {
         fs::set_permissions(&path, fs::Permissions::from_mode(mode(false))).unwrap();
         filetime::set_file_mtime(&path, filetime::FileTime::from_unix_time(1_000_000, 0)).unwrap();
     }
-    restore(&tree, dest.path(), true).unwrap();
+    Restore::in_place().run(&tree, dest.path()).unwrap();
     let mtime = |name: &str| {
         filetime::FileTime::from_last_modification_time(
             &fs::metadata(dest.path().join(name)).unwrap(),
@@ -150,24 +146,18 @@ fn capture_and_restore_round_trip_with_modes() {
     let src = tempfile::tempdir().unwrap();
     let out = tempfile::tempdir().unwrap();
     let dest = out.path().join("out");
-    let tree = generate(
-        "t",
-        &dest,
-        &Recorder::idle(),
-        Box::new(|dir: &Path| {
-            fs::create_dir_all(dir.join("a/b"))?;
-            fs::write(dir.join("a/b/deep.rs"), "pub const X: u8 = 1;")?;
-            fs::write(dir.join("top.bin"), [0u8, 255, 7])?;
-            fs::write(dir.join("run.sh"), "#!/bin/sh\n")?;
-            fs::set_permissions(dir.join("run.sh"), fs::Permissions::from_mode(0o4755))?;
-            std::os::unix::fs::symlink("a/b/deep.rs", dir.join("link.rs"))?;
-            fs::create_dir(dir.join("empty"))
-        }),
-    )
-    .unwrap();
+    let dir = src.path();
+    fs::create_dir_all(dir.join("a/b")).unwrap();
+    fs::write(dir.join("a/b/deep.rs"), "pub const X: u8 = 1;").unwrap();
+    fs::write(dir.join("top.bin"), [0u8, 255, 7]).unwrap();
+    fs::write(dir.join("run.sh"), "#!/bin/sh\n").unwrap();
+    fs::set_permissions(dir.join("run.sh"), fs::Permissions::from_mode(0o4755)).unwrap();
+    std::os::unix::fs::symlink("a/b/deep.rs", dir.join("link.rs")).unwrap();
+    fs::create_dir(dir.join("empty")).unwrap();
+    let tree = Tree::capture(dir, None).unwrap();
     drop(src);
-    let restored = restore(&tree, &dest, false).unwrap();
-    assert_eq!(restored.paths.len(), 7);
+    let restored = Restore::in_place().run(&tree, &dest).unwrap();
+    assert_eq!(restored.len(), 7);
     assert_eq!(
         fs::read(dest.join("a/b/deep.rs")).unwrap(),
         b"pub const X: u8 = 1;"
@@ -189,13 +179,6 @@ fn capture_and_restore_round_trip_with_modes() {
         0,
         "no write bits beyond the umask"
     );
-    // The scratch directory is gone.
-    let leftovers: Vec<_> = fs::read_dir(out.path())
-        .unwrap()
-        .flatten()
-        .map(|e| e.file_name())
-        .collect();
-    assert_eq!(leftovers, ["out"]);
 }
 
 #[cfg(unix)]
@@ -206,15 +189,20 @@ fn restore_never_writes_through_a_symlinked_directory() {
     std::os::unix::fs::symlink(outside.path(), dest.path().join("sub")).unwrap();
     let tree = Tree::new(vec![file("sub/x", 1)], &[b"x".to_vec()]);
     assert!(matches!(
-        restore(&tree, dest.path(), true),
+        Restore::in_place().run(&tree, dest.path()),
         Err(Error::Unsafe { .. })
     ));
     assert!(!outside.path().join("x").exists());
 }
 
 mod properties {
-    use super::super::*;
+    use std::fs;
+    use std::path::{Path, PathBuf};
+
     use proptest::prelude::*;
+
+    use super::super::Restore;
+    use super::super::format::{Node, Tree, validate};
 
     /// Mostly ordinary names, so most trees are accepted and restored;
     /// sometimes a part that must be rejected.
@@ -244,6 +232,7 @@ mod properties {
                         path,
                         executable,
                         len: bytes.len() as u64,
+                        holes: Vec::new(),
                     },
                     Some(bytes)
                 )),
@@ -268,7 +257,7 @@ mod properties {
             let root = tempfile::tempdir().unwrap();
             let dest = root.path().join("sandbox/dest");
             fs::create_dir_all(&dest).unwrap();
-            let _ = restore(&tree, &dest, true);
+            let _ = Restore::in_place().run(&tree, &dest);
             let outside: Vec<_> = walk(root.path())
                 .into_iter()
                 .filter(|p| !p.starts_with(&dest) && p != &dest && !dest.starts_with(p))
@@ -302,4 +291,98 @@ mod properties {
         }
         out
     }
+}
+
+#[test]
+fn text_files_follow_their_place_and_binary_files_stay_as_they_are() {
+    let src = tempfile::tempdir().unwrap();
+    let place = src.path().to_str().unwrap();
+    fs::write(
+        src.path().join("zlib.pc"),
+        format!("prefix={place}\nlibdir={place}/lib\nnot={place}side\n"),
+    )
+    .unwrap();
+    let binary = [b"\0".as_slice(), place.as_bytes()].concat();
+    fs::write(src.path().join("lib.a"), &binary).unwrap();
+    std::os::unix::fs::symlink(src.path().join("zlib.pc"), src.path().join("abs-link")).unwrap();
+    let tree = Tree::capture(src.path(), Some(place)).unwrap();
+    let tree: Tree = rmp_serde::from_slice(&rmp_serde::to_vec(&tree).unwrap()).unwrap();
+
+    let out = tempfile::tempdir().unwrap();
+    let dest = out.path().join("elsewhere/out");
+    let new_place = dest.to_str().unwrap();
+    Restore::exact().place(new_place).run(&tree, &dest).unwrap();
+    assert_eq!(
+        fs::read_to_string(dest.join("zlib.pc")).unwrap(),
+        format!("prefix={new_place}\nlibdir={new_place}/lib\nnot={place}side\n")
+    );
+    assert_eq!(fs::read(dest.join("lib.a")).unwrap(), binary);
+    assert_eq!(
+        fs::read_link(dest.join("abs-link")).unwrap(),
+        Path::new("zlib.pc")
+    );
+}
+
+#[test]
+fn an_exact_restore_replaces_the_destination_and_cleans_up_after_killed_ones() {
+    let src = tempfile::tempdir().unwrap();
+    fs::write(src.path().join("new.rs"), "new").unwrap();
+    let tree = Tree::capture(src.path(), None).unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let dest = out.path().join("out");
+    fs::create_dir_all(dest.join("stale/dir")).unwrap();
+    fs::write(dest.join("stale/dir/old.o"), "old").unwrap();
+    // What a restore killed midway leaves: a staging directory of a pid
+    // that is not running.
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let dead = child.id();
+    child.wait().unwrap();
+    let abandoned = out.path().join(format!(".pcache-restore-out.{dead}.0"));
+    fs::create_dir_all(abandoned.join("half")).unwrap();
+
+    let paths = Restore::exact().run(&tree, &dest).unwrap();
+    assert_eq!(paths, [Path::new("new.rs")]);
+    let names: Vec<_> = fs::read_dir(&dest)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(names, ["new.rs"]);
+    let beside: Vec<_> = fs::read_dir(out.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(beside, ["out"], "no staging directory is left beside it");
+    // Into a destination that does not exist yet too.
+    let fresh = out.path().join("fresh");
+    Restore::exact().run(&tree, &fresh).unwrap();
+    assert!(fresh.join("new.rs").is_file());
+}
+
+#[test]
+fn the_first_difference_between_two_trees_is_named() {
+    let a = tempfile::tempdir().unwrap();
+    let b = tempfile::tempdir().unwrap();
+    for dir in [a.path(), b.path()] {
+        fs::write(dir.join("same.rs"), "x").unwrap();
+        fs::write(dir.join("z.rs"), "z").unwrap();
+    }
+    let tree = |dir: &Path| Tree::capture(dir, None).unwrap();
+    assert_eq!(tree(a.path()).first_difference(&tree(b.path())), None);
+    fs::write(b.path().join("z.rs"), "changed").unwrap();
+    assert_eq!(
+        tree(a.path()).first_difference(&tree(b.path())).as_deref(),
+        Some("`z.rs` differs")
+    );
+    fs::write(b.path().join("m.rs"), "new").unwrap();
+    assert_eq!(
+        tree(a.path()).first_difference(&tree(b.path())).as_deref(),
+        Some("`m.rs` is new")
+    );
+    fs::remove_file(b.path().join("same.rs")).unwrap();
+    assert_eq!(
+        tree(a.path()).first_difference(&tree(b.path())).as_deref(),
+        Some("`m.rs` is new")
+    );
 }
