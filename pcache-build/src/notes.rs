@@ -11,7 +11,7 @@ pub(crate) fn encode(captured: Captured, parts: Option<KeyParts>) -> Vec<u8> {
     let directives = captured
         .directives
         .into_iter()
-        .map(Directive::into_template)
+        .map(Directive::into_string)
         .collect();
     EntryNotes::new(directives, parts).encode()
 }
@@ -22,7 +22,7 @@ pub(crate) fn encode(captured: Captured, parts: Option<KeyParts>) -> Vec<u8> {
 pub(crate) fn replay_lines(bytes: &[u8], places: &Places) -> Option<Vec<String>> {
     let directives: Vec<Directive> = EntryNotes::directives(bytes)?
         .into_iter()
-        .map(Directive::from_template)
+        .map(Directive::from_string)
         .collect();
     directives::replay(places, &directives).ok()
 }

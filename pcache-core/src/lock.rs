@@ -196,6 +196,50 @@ fn still_at(_file: &File, path: &Path) -> bool {
     path.exists()
 }
 
+/// A key's lock, held until dropped: for computations that
+/// [`get_or_compute`](crate::Store::get_or_compute) does not fit (several
+/// entries written under one key's lock, for one). See
+/// [`Store::lock`](crate::Store::lock).
+#[derive(Debug)]
+pub struct KeyGuard {
+    acquired: Acquired,
+}
+
+impl KeyGuard {
+    /// Whether another process held the lock first (and may have stored what
+    /// the holder of this guard was about to compute).
+    pub fn waited(&self) -> bool {
+        self.acquired.waited()
+    }
+}
+
+impl crate::Store {
+    /// Takes the cross-process lock of `key`, as a computation of it does,
+    /// waiting for another holder at most the [lock
+    /// timeout](crate::Store::with_lock_timeout). Re-entrant within a thread;
+    /// on a file system without `flock` support the guard holds nothing.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// let store = pcache_core::Store::open(dir.path())?;
+    /// let key = pcache_core::Key::new("two entries, one computation")?;
+    /// let guard = store.lock(&key)?;
+    /// if store.get::<u32>(&key)?.is_none() {
+    ///     store.set(&key, &1u32)?;
+    /// }
+    /// drop(guard);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// When the lock file cannot be created or locked, or the wait times
+    /// out.
+    pub fn lock(&self, key: &crate::Key) -> Result<KeyGuard> {
+        lock(&self.layout().lock(key), self.lock_timeout()).map(|acquired| KeyGuard { acquired })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -33,7 +33,7 @@
 //! # Ok::<(), toml::de::Error>(())
 //! ```
 
-mod env;
+pub(crate) mod env;
 
 use std::time::Duration;
 
@@ -62,6 +62,25 @@ pub const REQUIRED_VAR: &str = "PCACHE_REMOTE_REQUIRED";
 /// The `cargo-pcache` binary build scripts run to reach the remote, when
 /// not the one on `PATH`.
 pub const HELPER_VAR: &str = "PCACHE_REMOTE_HELPER";
+/// `PCACHE_HOME`: the per-user store of dependencies' build-script runs.
+pub const HOME_VAR: &str = "PCACHE_HOME";
+/// `PCACHE_HOME_MAX_SIZE`: the per-user store's size cap.
+pub const HOME_MAX_SIZE_VAR: &str = "PCACHE_HOME_MAX_SIZE";
+/// `PCACHE_RUSTC_WRAPPER`: the rustc wrapper pcache's wrapper calls in turn
+/// (sccache), and the one build scripts see as `RUSTC_WRAPPER`.
+pub const RUSTC_WRAPPER_VAR: &str = "PCACHE_RUSTC_WRAPPER";
+/// `PCACHE_BUILD_SCRIPTS`: which path packages' build scripts are cached
+/// besides registry and git packages': `all`, or names, comma-separated.
+pub const BUILD_SCRIPTS_VAR: &str = "PCACHE_BUILD_SCRIPTS";
+/// `PCACHE_BUILD_SCRIPT_MIN_TIME`: build-script runs shorter than this are
+/// not stored.
+pub const BUILD_SCRIPT_MIN_TIME_VAR: &str = "PCACHE_BUILD_SCRIPT_MIN_TIME";
+
+/// The per-user store's size cap when none is set: 10 GiB.
+pub const DEFAULT_HOME_MAX_SIZE: u64 = 10 << 30;
+/// Build-script runs shorter than this are not stored, by default.
+pub const DEFAULT_BUILD_SCRIPT_MIN_TIME: Duration = Duration::from_millis(100);
+
 /// Cargo's colour setting, which `cargo pcache` honours under `--color`.
 pub const TERM_COLOR_VAR: &str = "CARGO_TERM_COLOR";
 
@@ -152,6 +171,30 @@ pub const REGISTER: &[Setting] = &[
         "cargo-pcache on PATH",
         "the cargo-pcache binary build scripts run to reach the remote",
     ),
+    var(
+        HOME_VAR,
+        "~/.cache/pcache",
+        "the per-user store of dependencies' build-script runs (the platform cache dir)",
+    ),
+    var(HOME_MAX_SIZE_VAR, "10GiB", "size cap of the per-user store"),
+    Setting {
+        var: Some(BUILD_SCRIPTS_VAR),
+        key: Some("build-scripts"),
+        tables: Tables::Workspace,
+        flag: None,
+        default: "registry and git packages",
+        summary: "path packages whose build scripts are cached too: [\"name\", …] or \"all\"",
+    },
+    var(
+        BUILD_SCRIPT_MIN_TIME_VAR,
+        "100ms",
+        "build-script runs shorter than this are not stored",
+    ),
+    var(
+        RUSTC_WRAPPER_VAR,
+        "none",
+        "the rustc wrapper pcache's wrapper calls in turn (sccache); `cargo pcache enable` sets it",
+    ),
     Setting {
         var: Some(TERM_COLOR_VAR),
         key: None,
@@ -236,6 +279,73 @@ pub struct Settings {
     /// a number of bytes (workspace metadata only).
     #[serde(default, deserialize_with = "de_size")]
     pub max_size: Option<u64>,
+    /// Path packages whose build scripts are cached besides registry and git
+    /// packages' (workspace metadata only).
+    #[serde(default)]
+    pub build_scripts: Option<BuildScripts>,
+}
+
+/// Which path packages' build scripts are cached: `"all"`, or a list of
+/// package names.
+///
+/// ```
+/// use pcache_core::config::{BuildScripts, Settings};
+/// let all: Settings = toml::from_str("build-scripts = \"all\"")?;
+/// assert_eq!(all.build_scripts, Some(BuildScripts::All));
+/// let named: Settings = toml::from_str("build-scripts = [\"my-sys\"]")?;
+/// assert!(named.build_scripts.unwrap().includes("my-sys"));
+/// # Ok::<(), toml::de::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BuildScripts {
+    /// Every path package.
+    All,
+    /// These packages.
+    Named(Vec<String>),
+}
+
+impl BuildScripts {
+    /// Whether `package`'s build script is cached.
+    pub fn includes(&self, package: &str) -> bool {
+        match self {
+            BuildScripts::All => true,
+            BuildScripts::Named(names) => names.iter().any(|n| n == package),
+        }
+    }
+
+    /// Parses `PCACHE_BUILD_SCRIPTS`: `all`, or names separated by commas.
+    pub fn parse(text: &str) -> BuildScripts {
+        if text.trim().eq_ignore_ascii_case("all") {
+            return BuildScripts::All;
+        }
+        BuildScripts::Named(
+            text.split(',')
+                .map(str::trim)
+                .filter(|n| !n.is_empty())
+                .map(str::to_owned)
+                .collect(),
+        )
+    }
+}
+
+impl<'de> Deserialize<'de> for BuildScripts {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<BuildScripts, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Form {
+            Word(String),
+            Names(Vec<String>),
+        }
+        match Form::deserialize(d).map_err(|_| {
+            serde::de::Error::custom("build-scripts must be \"all\" or a list of package names")
+        })? {
+            Form::Word(word) if word == "all" => Ok(BuildScripts::All),
+            Form::Word(word) => Err(serde::de::Error::custom(format!(
+                "build-scripts must be \"all\" or a list of package names, not `{word}`"
+            ))),
+            Form::Names(names) => Ok(BuildScripts::Named(names)),
+        }
+    }
 }
 
 /// A duration or size written as text, or as a bare number.
@@ -323,6 +433,69 @@ pub fn stats(env: &Env) -> bool {
     Mode::parse(env.get(STATS_VAR).as_deref()) != Ok(Mode::Off)
 }
 
+/// The per-user store: `PCACHE_HOME`, else `pcache` in the platform's
+/// cache directory (`$XDG_CACHE_HOME` or `~/.cache` on Linux,
+/// `~/Library/Caches` on macOS, `%LOCALAPPDATA%` on Windows); `None` when
+/// there is no home directory to put it in.
+pub fn home(env: &Env) -> Option<std::path::PathBuf> {
+    use std::path::PathBuf;
+    if let Some(dir) = env.get_os(HOME_VAR).filter(|v| !v.is_empty()) {
+        return Some(PathBuf::from(dir));
+    }
+    let absolute = |v: std::ffi::OsString| Some(PathBuf::from(v)).filter(|p| p.is_absolute());
+    let cache = if cfg!(windows) {
+        env.get_os("LOCALAPPDATA").and_then(absolute)
+    } else if cfg!(target_os = "macos") {
+        env.get_os("HOME")
+            .and_then(absolute)
+            .map(|h| h.join("Library/Caches"))
+    } else {
+        env.get_os("XDG_CACHE_HOME").and_then(absolute).or_else(|| {
+            env.get_os("HOME")
+                .and_then(absolute)
+                .map(|h| h.join(".cache"))
+        })
+    };
+    cache.map(|dir| dir.join("pcache"))
+}
+
+/// The per-user store's size cap: `flag` (`gc --max-size`), else
+/// `PCACHE_HOME_MAX_SIZE`, else 10 GiB.
+pub fn home_max_size(flag: Option<u64>, env: &Env, problems: &mut Vec<String>) -> u64 {
+    let var = env
+        .get(HOME_MAX_SIZE_VAR)
+        .filter(|v| !v.trim().is_empty())
+        .map(|v| parse_size(&v).map_err(|e| format!("ignoring {HOME_MAX_SIZE_VAR}: {e}")));
+    first([flag.map(Ok), var], problems).unwrap_or(DEFAULT_HOME_MAX_SIZE)
+}
+
+/// Which path packages' build scripts are cached: `PCACHE_BUILD_SCRIPTS`,
+/// else the workspace's `build-scripts`, else none.
+pub fn build_scripts(env: &Env, workspace: &Settings) -> Option<BuildScripts> {
+    env.get(BUILD_SCRIPTS_VAR)
+        .filter(|v| !v.trim().is_empty())
+        .map(|v| BuildScripts::parse(&v))
+        .or_else(|| workspace.build_scripts.clone())
+}
+
+/// Build-script runs shorter than this are not stored:
+/// `PCACHE_BUILD_SCRIPT_MIN_TIME`, else 100 ms.
+pub fn build_script_min_time(env: &Env, problems: &mut Vec<String>) -> Duration {
+    let var = env
+        .get(BUILD_SCRIPT_MIN_TIME_VAR)
+        .filter(|v| !v.trim().is_empty())
+        .map(|v| {
+            parse_duration(&v).map_err(|e| format!("ignoring {BUILD_SCRIPT_MIN_TIME_VAR}: {e}"))
+        });
+    first([var], problems).unwrap_or(DEFAULT_BUILD_SCRIPT_MIN_TIME)
+}
+
+/// The rustc wrapper pcache's wrapper calls in turn, and build scripts see
+/// as `RUSTC_WRAPPER`: `PCACHE_RUSTC_WRAPPER`, when set and not empty.
+pub fn chained_wrapper(env: &Env) -> Option<std::ffi::OsString> {
+    env.get_os(RUSTC_WRAPPER_VAR).filter(|v| !v.is_empty())
+}
+
 /// `CARGO_TERM_COLOR` (or Cargo's `term.color`) when `--color` is not
 /// given: `auto`, `always` or `never`; anything else is a problem, and
 /// `auto` applies.
@@ -372,10 +545,11 @@ mod tests {
         let workspace = Settings {
             expiry: Some(Duration::from_secs(4)),
             max_size: Some(400),
+            build_scripts: None,
         };
         let package = Settings {
             expiry: Some(Duration::from_secs(3)),
-            max_size: None,
+            ..Settings::default()
         };
         let mut problems = Vec::new();
         let none = Env::from_pairs::<[(&str, &str); 0], _, _>([]);
@@ -407,8 +581,8 @@ mod tests {
     #[test]
     fn a_bad_value_is_a_problem_and_the_next_source_applies() {
         let workspace = Settings {
-            expiry: None,
             max_size: Some(400),
+            ..Settings::default()
         };
         let mut problems = Vec::new();
         let env = Env::from_pairs([
@@ -423,6 +597,58 @@ mod tests {
         assert!(problems[0].contains("PCACHE_MAX_SIZE") && problems[0].contains("lots"));
         assert!(problems[1].contains("sometimes"));
         assert!(problems[2].contains("purple"));
+    }
+
+    #[test]
+    fn the_per_user_store_and_build_script_settings() {
+        let env = Env::from_pairs([("HOME", "/home/u")]);
+        if cfg!(target_os = "linux") {
+            assert_eq!(
+                home(&env),
+                Some(std::path::PathBuf::from("/home/u/.cache/pcache"))
+            );
+            let xdg = Env::from_pairs([("HOME", "/home/u"), ("XDG_CACHE_HOME", "/c")]);
+            assert_eq!(home(&xdg), Some(std::path::PathBuf::from("/c/pcache")));
+            let relative = Env::from_pairs([("HOME", "/home/u"), ("XDG_CACHE_HOME", "c")]);
+            assert_eq!(
+                home(&relative),
+                Some(std::path::PathBuf::from("/home/u/.cache/pcache"))
+            );
+        }
+        let set = Env::from_pairs([
+            (HOME_VAR, "/p"),
+            (HOME_MAX_SIZE_VAR, "1GiB"),
+            (BUILD_SCRIPT_MIN_TIME_VAR, "2s"),
+            (BUILD_SCRIPTS_VAR, "a, b"),
+            (RUSTC_WRAPPER_VAR, "sccache"),
+        ]);
+        let mut problems = Vec::new();
+        assert_eq!(home(&set), Some(std::path::PathBuf::from("/p")));
+        assert_eq!(home_max_size(None, &set, &mut problems), 1 << 30);
+        assert_eq!(home_max_size(Some(5), &set, &mut problems), 5);
+        assert_eq!(
+            build_script_min_time(&set, &mut problems),
+            Duration::from_secs(2)
+        );
+        let scripts = build_scripts(&set, &Settings::default()).unwrap();
+        assert!(scripts.includes("b") && !scripts.includes("c"));
+        assert_eq!(
+            chained_wrapper(&set).as_deref(),
+            Some(std::ffi::OsStr::new("sccache"))
+        );
+        let none = Env::from_pairs([(HOME_MAX_SIZE_VAR, "lots")]);
+        assert_eq!(
+            home_max_size(None, &none, &mut problems),
+            DEFAULT_HOME_MAX_SIZE
+        );
+        assert_eq!(
+            build_script_min_time(&none, &mut problems),
+            DEFAULT_BUILD_SCRIPT_MIN_TIME
+        );
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        let workspace: Settings = toml::from_str("build-scripts = \"all\"").unwrap();
+        assert_eq!(build_scripts(&none, &workspace), Some(BuildScripts::All));
+        assert!(toml::from_str::<Settings>("build-scripts = \"some\"").is_err());
     }
 
     #[test]

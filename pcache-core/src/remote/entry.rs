@@ -38,6 +38,20 @@ impl EntryName {
             .map(|name| EntryName { key, ..name })
     }
 
+    /// The name of the entry `key` of the cache directory `cache_dir`, which
+    /// lies under the pcache directory `root`; `None` when it does not, or
+    /// its directory names are not ones pcache makes.
+    pub fn in_root(root: &Path, cache_dir: &Path, key: Key) -> Option<EntryName> {
+        let rel = cache_dir.strip_prefix(root).ok()?;
+        let mut parts = rel.iter().filter_map(|p| p.to_str());
+        match (parts.next(), parts.next(), parts.next()) {
+            (Some(package_dir), Some(cache_id), None) => {
+                EntryName::new(package_dir, cache_id, key).ok()
+            }
+            _ => None,
+        }
+    }
+
     /// Parses `<package dir>/<cache id>/<key>`.
     ///
     /// # Errors

@@ -30,6 +30,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod client;
 mod entry;
 mod protocol;
 mod url;
@@ -37,6 +38,7 @@ mod url;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+pub use client::RemoteClient;
 pub use entry::{EntryName, EntryNameError, remote_cache_prefix, remote_prefix};
 pub use protocol::{
     HELPER_PROTOCOL, HelperAction, HelperReply, HelperRequest, HelperStatus, Marker, NotAReply,

@@ -6,6 +6,7 @@ use std::path::{Component, Path};
 
 use super::format::{Node, Tree, validate};
 use crate::error::{Error, IoResultExt, Result};
+use crate::places::continues_a_name;
 
 impl Tree {
     /// Captures every directory, file and symlink under `root`, in sorted
@@ -111,15 +112,6 @@ pub(super) fn cut_out(bytes: Vec<u8>, place: &str) -> (Vec<u8>, Vec<u64>) {
     }
     kept.push_str(rest);
     (kept.into_bytes(), holes)
-}
-
-/// Whether the text right after a matched path continues a file name, so
-/// the match is not a whole path.
-fn continues_a_name(after: &str) -> bool {
-    after
-        .chars()
-        .next()
-        .is_some_and(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
 /// The target of the link at `link` (relative to the tree) made relative,
