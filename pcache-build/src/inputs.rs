@@ -9,11 +9,11 @@ use xxhash_rust::xxh3::Xxh3;
 
 use pcache_core::record::{FileDigest, InputPart};
 
-use crate::digests::Memo;
 use crate::env::Mode;
 use crate::parts;
 use crate::report::{self, Problem};
 use crate::session::Session;
+use pcache_core::digests::Memo;
 
 /// A file's content as a key input; see [`file()`].
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -172,7 +172,6 @@
 
 mod cache;
 mod capture;
-mod digests;
 mod directives;
 mod env;
 mod error;

@@ -79,10 +79,15 @@ impl Body {
 
 /// A value read from the store, with its header facts and notes.
 #[derive(Debug)]
-pub(crate) struct Found<T> {
-    pub(crate) value: T,
-    pub(crate) info: EntryInfo,
-    pub(crate) notes: Vec<u8>,
+#[non_exhaustive]
+pub struct Found<T> {
+    /// The value.
+    pub value: T,
+    /// The entry's facts: size, creation and compute time.
+    pub info: EntryInfo,
+    /// The notes stored with it (see
+    /// [`set_with_notes`](Store::set_with_notes)).
+    pub notes: Vec<u8>,
 }
 
 /// One read of an entry file: what was read, and whether its payload was
@@ -111,8 +116,12 @@ impl Store {
     }
 
     /// Like [`get`](Store::get), also returning the entry's header facts
-    /// and notes.
-    pub(crate) fn lookup<T: DeserializeOwned>(&self, key: &Key) -> Result<Lookup<Found<T>>> {
+    /// and notes, and telling an expired entry from an absent one.
+    ///
+    /// # Errors
+    ///
+    /// As [`get`](Store::get).
+    pub fn lookup<T: DeserializeOwned>(&self, key: &Key) -> Result<Lookup<Found<T>>> {
         Ok(match self.read_raw(key, Want::of::<T>())? {
             Lookup::Found(raw) => Lookup::Found(decode(raw)?),
             Lookup::Absent => Lookup::Absent,

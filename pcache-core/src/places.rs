@@ -52,6 +52,11 @@ impl Template {
         self.0
     }
 
+    /// The stored form, borrowed.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
     /// A template from its stored form (checked when rendered).
     pub fn from_string(template: String) -> Template {
         Template(template)

@@ -95,6 +95,8 @@ pub struct EntryNotes {
     pub directives: Vec<String>,
     /// The parts of the entry's key.
     pub parts: Option<KeyParts>,
+    /// The entry names paths of this machine: never sent to a remote.
+    pub local_only: bool,
 }
 
 /// The notes as stored.
@@ -104,6 +106,8 @@ struct Wire {
     directives: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     parts: Option<serde_bytes::ByteBuf>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    local_only: bool,
 }
 
 /// The notes' directives alone; any other field is skipped undecoded.
@@ -116,12 +120,35 @@ struct DirectivesOnly {
 impl EntryNotes {
     /// Notes with these directives and parts.
     pub fn new(directives: Vec<String>, parts: Option<KeyParts>) -> EntryNotes {
-        EntryNotes { directives, parts }
+        EntryNotes {
+            directives,
+            parts,
+            local_only: false,
+        }
+    }
+
+    /// Marks the entry as bound to this machine (it names the machine's own
+    /// paths): it is never sent to a remote.
+    pub fn local_only(mut self) -> EntryNotes {
+        self.local_only = true;
+        self
+    }
+
+    /// Whether the notes in `bytes` mark their entry as bound to this
+    /// machine (notes that do not decode do not).
+    pub fn is_local_only(bytes: &[u8]) -> bool {
+        #[derive(Deserialize)]
+        struct LocalOnly {
+            #[serde(default)]
+            local_only: bool,
+        }
+        !bytes.is_empty() && rmp_serde::from_slice::<LocalOnly>(bytes).is_ok_and(|l| l.local_only)
     }
 
     /// The notes' bytes.
     pub fn encode(&self) -> Vec<u8> {
         let wire = Wire {
+            local_only: self.local_only,
             directives: self.directives.clone(),
             // Plain data always serializes.
             parts: self.parts.as_ref().map(|parts| {
@@ -147,6 +174,7 @@ impl EntryNotes {
         Some(EntryNotes {
             directives: wire.directives,
             parts,
+            local_only: wire.local_only,
         })
     }
 

@@ -1,6 +1,8 @@
-//! Content digests of `file()` and `dir()` inputs, remembered while the
-//! files are provably unchanged, so a 650 KB header is not hashed again on
-//! every run (hashing runs unoptimized in build scripts, at about 100 MB/s).
+//! Content digests of files, remembered while the files are provably
+//! unchanged, so a 650 KB header (a `file()` input of pcache-build) or a
+//! package's sources (a dependency's build script's input) are not hashed
+//! again on every run (hashing runs unoptimized in build scripts, at about
+//! 100 MB/s).
 //!
 //! For each input, `<pcache root>/.inputs/<short id of its absolute path>`
 //! records every file it covers: its relative path, its identity (device,
@@ -16,7 +18,6 @@
 //! script), nothing is recorded.
 
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
@@ -27,9 +28,10 @@ use xxhash_rust::xxh3::xxh3_128;
 /// digest to be remembered.
 const RACY: Duration = Duration::from_secs(2);
 
-/// The identity of one version of a file.
+/// The identity of one version of a file: device, inode, size, mtime and
+/// ctime.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct FileStamp {
+pub struct FileStamp {
     dev: u64,
     ino: u64,
     size: u64,
@@ -38,8 +40,10 @@ pub(crate) struct FileStamp {
 }
 
 impl FileStamp {
+    /// The identity of the file `meta` describes; `None` where there is no
+    /// change time that user code cannot set (then nothing is remembered).
     #[cfg(unix)]
-    pub(crate) fn of(meta: &fs::Metadata) -> Option<FileStamp> {
+    pub fn of(meta: &fs::Metadata) -> Option<FileStamp> {
         use std::os::unix::fs::MetadataExt;
         Some(FileStamp {
             dev: meta.dev(),
@@ -51,9 +55,9 @@ impl FileStamp {
     }
 
     /// Without a change time that user code cannot set, nothing is
-    /// remembered.
+    /// remembered: always `None`.
     #[cfg(not(unix))]
-    pub(crate) fn of(_meta: &fs::Metadata) -> Option<FileStamp> {
+    pub fn of(_meta: &fs::Metadata) -> Option<FileStamp> {
         None
     }
 
@@ -78,9 +82,22 @@ struct Known {
     digest: u128,
 }
 
-/// What was remembered for one input.
+/// What was remembered for one input (a file, or a tree of them).
+///
+/// ```
+/// use pcache_core::digests::Memo;
+/// # let root = tempfile::tempdir()?;
+/// # let dir = tempfile::tempdir()?;
+/// let header = dir.path().join("wrapper.h");
+/// std::fs::write(&header, "int answer(void);")?;
+/// let mut memo = Memo::load(Some(root.path()), "file", &header);
+/// let digest = memo.digest("", &header, &std::fs::metadata(&header)?)?;
+/// memo.save();
+/// assert_eq!(digest, xxhash_rust::xxh3::xxh3_128(b"int answer(void);"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Default)]
-pub(crate) struct Memo {
+pub struct Memo {
     record: Option<PathBuf>,
     known: Vec<Known>,
     /// Files hashed or confirmed this time, settled ones only.
@@ -92,13 +109,13 @@ pub(crate) struct Memo {
 impl Memo {
     /// The memo of the input `kind` (`"file"`, `"dir"`) at `path`, kept
     /// under `root` (`None`: nothing remembered).
-    pub(crate) fn load(root: Option<&Path>, kind: &str, path: &Path) -> Memo {
+    pub fn load(root: Option<&Path>, kind: &str, path: &Path) -> Memo {
         let Some(root) = root else {
             return Memo::default();
         };
         let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
-        let name = pcache_core::short_id(&format!("{kind}:{}", absolute.display()));
-        let record = pcache_core::conventions::inputs_dir(root).join(name);
+        let name = crate::short_id(&format!("{kind}:{}", absolute.display()));
+        let record = crate::conventions::inputs_dir(root).join(name);
         let known = fs::read(&record)
             .ok()
             .and_then(|bytes| decode(&bytes))
@@ -114,12 +131,7 @@ impl Memo {
 
     /// The digest of the file at `path` (`rel` within the input): the
     /// remembered one if its identity is unchanged, else its content's.
-    pub(crate) fn digest(
-        &mut self,
-        rel: &str,
-        path: &Path,
-        meta: &fs::Metadata,
-    ) -> std::io::Result<u128> {
+    pub fn digest(&mut self, rel: &str, path: &Path, meta: &fs::Metadata) -> std::io::Result<u128> {
         let stamp = FileStamp::of(meta);
         if let Some(stamp) = stamp {
             if let Some(known) = self
@@ -148,19 +160,14 @@ impl Memo {
 
     /// Writes the record if anything new was learnt (or files went away).
     /// Best effort: a failure only costs hashing again next time.
-    pub(crate) fn save(self) {
+    pub fn save(self) {
         let Some(record) = self.record else { return };
         if !self.changed && self.fresh.len() == self.known.len() {
             return;
         }
         let Some(dir) = record.parent() else { return };
         let _ = fs::create_dir_all(dir);
-        let Ok(mut tmp) = tempfile::Builder::new().prefix(".tmp.").tempfile_in(dir) else {
-            return;
-        };
-        if tmp.write_all(&encode(&self.fresh)).is_ok() {
-            let _ = tmp.persist(&record);
-        }
+        let _ = crate::atomic::write_file(&record, &encode(&self.fresh));
     }
 }
 
