@@ -1,4 +1,6 @@
-//! The caches on disk: `<pcache root>/<package>/<cache id>/`.
+//! The caches on disk: `<pcache root>/<package>/<cache id>/`, under the
+//! workspace's pcache directory (pcache-build's steps) and under the
+//! per-user store (dependencies' build-script runs).
 
 use std::fs;
 use std::io;
@@ -10,12 +12,24 @@ use pcache_core::{CacheMeta, Store, conventions};
 use crate::cli::Selection;
 use crate::workspace::Workspace;
 
+/// What a cache holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// pcache-build's steps, in the workspace's pcache directory.
+    Steps,
+    /// A package's build-script runs, in the per-user store.
+    BuildScript,
+}
+
 /// One cache directory.
 #[derive(Debug, Clone)]
 pub(crate) struct Cache {
     pub(crate) package: String,
     pub(crate) path: PathBuf,
     pub(crate) meta: Option<CacheMeta>,
+    /// The pcache directory it is in.
+    pub(crate) root: PathBuf,
+    pub(crate) kind: Kind,
 }
 
 impl Cache {
@@ -39,6 +53,12 @@ impl Cache {
     pub(crate) fn store(&self) -> Store {
         Store::at(&self.path)
     }
+
+    /// Whether `name` (a `NAME` on the command line) picks this cache: its
+    /// name, or for a build-script cache its package's.
+    fn named(&self, name: &str) -> bool {
+        self.name() == name || (self.kind == Kind::BuildScript && self.package == name)
+    }
 }
 
 /// Everything found under the pcache root, with what could not be read.
@@ -48,9 +68,21 @@ pub(crate) struct Found {
     pub(crate) warnings: Vec<String>,
 }
 
+/// Lists every cache of the workspace's pcache directory `root` and of the
+/// per-user store `home`.
+pub(crate) fn discover(root: &Path, home: Option<&Path>) -> Result<Found> {
+    let mut found = discover_in(root, Kind::Steps)?;
+    if let Some(home) = home.filter(|home| *home != root) {
+        let mut runs = discover_in(home, Kind::BuildScript)?;
+        found.caches.append(&mut runs.caches);
+        found.warnings.append(&mut runs.warnings);
+    }
+    Ok(found)
+}
+
 /// Lists every cache under `root`; a missing root has none. Unreadable
 /// directories and files that are not caches are warnings, not errors.
-pub(crate) fn discover(root: &Path) -> Result<Found> {
+fn discover_in(root: &Path, kind: Kind) -> Result<Found> {
     let mut found = Found::default();
     let packages = match fs::read_dir(root) {
         Ok(rd) => rd,
@@ -106,6 +138,8 @@ pub(crate) fn discover(root: &Path) -> Result<Found> {
                 package,
                 path,
                 meta,
+                root: root.to_owned(),
+                kind,
             });
         }
     }
@@ -146,7 +180,7 @@ pub(crate) fn select(
         .filter(|c| selection.packages.is_empty() || selection.packages.contains(&c.package))
         .collect();
     for name in &selection.names {
-        if !in_packages.iter().any(|c| &c.name() == name) {
+        if !in_packages.iter().any(|c| c.named(name)) {
             let mut known: Vec<String> = in_packages
                 .iter()
                 .map(|c| format!("`{}`", c.name()))
@@ -163,6 +197,6 @@ pub(crate) fn select(
     }
     Ok(in_packages
         .into_iter()
-        .filter(|c| selection.names.is_empty() || selection.names.contains(&c.name()))
+        .filter(|c| selection.names.is_empty() || selection.names.iter().any(|n| c.named(n)))
         .collect())
 }

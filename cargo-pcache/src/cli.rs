@@ -181,6 +181,28 @@ Examples:
   cargo pcache remote
   cargo pcache remote --json")]
     Remote(RemoteArgs),
+    /// Cache dependencies' build scripts: set build.rustc-wrapper to pcache's wrapper
+    #[command(after_help = "\
+Sets build.rustc-wrapper in the workspace's .cargo/config.toml (or, with
+--global, in $CARGO_HOME/config.toml) to pcache-wrapper, which Cargo then
+runs for every compilation. Compilations pass through untouched; the build
+scripts of registry and git packages (and of path packages named in
+[workspace.metadata.pcache] build-scripts) are cached whole in the per-user
+store ($PCACHE_HOME). A wrapper already configured, such as sccache, is kept
+and called in turn ([env] PCACHE_RUSTC_WRAPPER). The file's comments and
+layout are kept; `cargo pcache disable` puts back what was there.
+
+Examples:
+  cargo pcache enable
+  cargo pcache enable --global
+  cargo pcache stats -p aws-lc-sys     after a build: time saved")]
+    Enable(EnableArgs),
+    /// Stop caching dependencies' build scripts: restore build.rustc-wrapper
+    #[command(after_help = "\
+Examples:
+  cargo pcache disable
+  cargo pcache disable --global")]
+    Disable(EnableArgs),
     /// What build scripts run to reach the remote (pcache_core::remote's
     /// helper protocol, parsed there)
     #[command(hide = true, disable_help_flag = true)]
@@ -208,6 +230,14 @@ pub(crate) struct RemoteArgs {
     /// One JSON document on stdout, stable for scripts
     #[arg(long)]
     pub(crate) json: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct EnableArgs {
+    /// Edit $CARGO_HOME/config.toml (every workspace of this user) instead of
+    /// the workspace's .cargo/config.toml
+    #[arg(long)]
+    pub(crate) global: bool,
 }
 
 #[derive(Debug, Args)]

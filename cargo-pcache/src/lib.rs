@@ -193,12 +193,17 @@ fn execute(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> anyhow::Result<()> {
-    if let Command::Remote(a) = &args.command {
+    match &args.command {
         // About the remote alone: no workspace needed.
-        return commands::remote::run(style, &env, out, a);
+        Command::Remote(a) => return commands::remote::run(style, &env, out, a),
+        Command::Enable(a) => {
+            return commands::enable::enable(&args.global, a, &env, style, out, err);
+        }
+        Command::Disable(a) => return commands::enable::disable(&args.global, a, &env, out),
+        _ => {}
     }
     let workspace = Workspace::discover(&args.global, &env)?;
-    let found = caches::discover(&workspace.pcache_root)?;
+    let found = caches::discover(&workspace.pcache_root, workspace.home_root.as_deref())?;
     let mut ctx = Ctx {
         workspace,
         env,
@@ -224,9 +229,12 @@ fn execute(
         }
         Command::Push(a) => &a.selection,
         // The caches to pull may not exist here yet.
-        Command::Gc(_) | Command::Pull(_) | Command::Remote(_) | Command::RemoteHelper { .. } => {
-            &cli::Selection::default()
-        }
+        Command::Gc(_)
+        | Command::Pull(_)
+        | Command::Remote(_)
+        | Command::Enable(_)
+        | Command::Disable(_)
+        | Command::RemoteHelper { .. } => &cli::Selection::default(),
     };
     let selected = caches::select(found.caches, selection, &ctx.workspace)?;
     match &args.command {
@@ -241,14 +249,23 @@ fn execute(
         Command::Delete(a) => commands::remove::run(&mut ctx, Verb::Delete, selected, a.dry_run),
         Command::Push(a) => commands::transfer::push(&mut ctx, a, selected),
         Command::Pull(a) => commands::transfer::pull(&mut ctx, a),
-        Command::Remote(_) | Command::RemoteHelper { .. } => unreachable!("handled above"),
+        Command::Remote(_)
+        | Command::Enable(_)
+        | Command::Disable(_)
+        | Command::RemoteHelper { .. } => unreachable!("handled above"),
     }
 }
 
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
-    e.chain()
-        .filter_map(|c| c.downcast_ref::<io::Error>())
-        .any(|e| e.kind() == io::ErrorKind::BrokenPipe)
+    e.chain().any(|c| {
+        c.downcast_ref::<io::Error>()
+            .map(io::Error::kind)
+            .or_else(|| {
+                c.downcast_ref::<serde_json::Error>()
+                    .and_then(serde_json::Error::io_error_kind)
+            })
+            == Some(io::ErrorKind::BrokenPipe)
+    })
 }
 
 /// This crate's README code blocks, compiled and run as doctests.

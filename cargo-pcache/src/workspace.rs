@@ -15,8 +15,13 @@ use crate::cli::GlobalArgs;
 pub(crate) struct Workspace {
     /// `<build-dir>/pcache`, or `$PCACHE_DIR`.
     pub(crate) pcache_root: PathBuf,
+    /// The per-user store of dependencies' build-script runs
+    /// (`$PCACHE_HOME`), if there is one.
+    pub(crate) home_root: Option<PathBuf>,
     /// The target directory, as reported.
     pub(crate) target_dir: PathBuf,
+    /// The workspace's root directory; `None` outside a Cargo project.
+    pub(crate) workspace_root: Option<PathBuf>,
     /// Workspace members and the expiry their metadata gives them
     /// (`[package.metadata.pcache]`, else `[workspace.metadata.pcache]`);
     /// `None` when not inside a Cargo project.
@@ -64,6 +69,9 @@ impl Workspace {
         };
         let mut warnings = Vec::new();
         let mut workspace = Settings::default();
+        let workspace_root = metadata
+            .as_ref()
+            .map(|m| m.workspace_root.clone().into_std_path_buf());
         let (target_dir, build_dir, members) = match metadata {
             Some(m) => {
                 let root_manifest = m.workspace_root.join("Cargo.toml");
@@ -97,7 +105,9 @@ impl Workspace {
                 pcache_dir.as_deref().map(|p| p.as_os_str()),
                 &build_dir,
             ),
+            home_root: config::home(env),
             target_dir,
+            workspace_root,
             members,
             warnings,
             settings: workspace,
@@ -111,6 +121,28 @@ impl Workspace {
     pub(crate) fn is_member(&self, package: &str) -> Option<bool> {
         self.members.as_ref().map(|m| m.contains_key(package))
     }
+}
+
+/// The packages of the workspace's dependency graph that have a build
+/// script (from a full `cargo metadata`), for `pull` to fetch their runs;
+/// none when that fails.
+pub(crate) fn packages_with_build_scripts(_selection: &crate::cli::Selection) -> Vec<String> {
+    let Ok(metadata) = cargo_metadata::MetadataCommand::new().exec() else {
+        return Vec::new();
+    };
+    let mut names: Vec<String> = metadata
+        .packages
+        .iter()
+        .filter(|p| {
+            p.targets
+                .iter()
+                .any(|t| t.kind.iter().any(|k| k.to_string() == "custom-build"))
+        })
+        .map(|p| p.name.to_string())
+        .collect();
+    names.sort();
+    names.dedup();
+    names
 }
 
 fn absolute(path: &Path) -> Result<PathBuf> {

@@ -68,6 +68,8 @@ fn settings() -> insta::Settings {
     // Latencies of the remote's checks.
     settings.add_filter(r"\b\d+\.\d ms\b", "[MS] ms");
     settings.add_filter(r#""millis": \d+(\.\d+)?"#, r#""millis": [MS]"#);
+    // An entry's value decays continuously with the time since its last use.
+    settings.add_filter(r#""value": \d+\.\d+(e-?\d+)?"#, r#""value": [VALUE]"#);
     settings.set_prepend_module_to_snapshot(false);
     settings
 }
@@ -271,6 +273,7 @@ fn every_command_has_its_help() {
     let p = Project::new();
     for command in [
         "", "ls", "flush", "clear", "delete", "stats", "why", "gc", "push", "pull", "remote",
+        "enable", "disable",
     ] {
         let args: Vec<&str> = [command, "--help"]
             .into_iter()

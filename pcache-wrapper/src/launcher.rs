@@ -31,7 +31,7 @@ use crate::run::{self, Finished};
 use crate::wrapper;
 
 /// The name of every package's build-script cache in the per-user store.
-pub const CACHE_NAME: &str = "build script";
+pub const CACHE_NAME: &str = "(build script)";
 
 /// At most this many sets of declarations are remembered per level-1 key.
 const DECLARATIONS_KEPT: usize = 8;
@@ -117,12 +117,9 @@ impl<'a> Launch<'a> {
         let home = config::home(env)
             .ok_or("no per-user store: set PCACHE_HOME (there is no home directory)")?;
         let package = package_name();
+        // Made for the key's lock; removed again if nothing is stored.
         let store = Store::open(conventions::cache_dir(&home, &package, CACHE_NAME))
             .map_err(|e| e.to_string())?;
-        let meta = CacheMeta::new(CACHE_NAME).package(&package);
-        if store.meta().ok().flatten().as_ref() != Some(&meta) {
-            store.write_meta(&meta).map_err(|e| e.to_string())?;
-        }
         let vars = std::env::vars_os()
             .filter_map(|(k, v)| Some((k.into_string().ok()?, v.to_string_lossy().into_owned())))
             .collect();
@@ -178,16 +175,23 @@ impl<'a> Launch<'a> {
         };
         // Two builds of the same package at once: one runs the script, the
         // other waits, then finds its run stored.
-        let _guard = self
+        let guard = self
             .store
             .lock(&level1.key)
             .map_err(|e| self.warn(&e.cause().to_string()))
             .ok();
-        let declared = self.declared(&level1);
+        let code = self.look_up_or_run(&ctx, &level1);
+        drop(guard);
+        self.tidy();
+        code
+    }
+
+    fn look_up_or_run(&self, ctx: &Context<'_>, level1: &Level1) -> ExitCode {
+        let declared = self.declared(level1);
         let mut corrupt = false;
         if self.mode != Mode::Verify {
             for declarations in &declared {
-                let level2 = key::level2(&level1, declarations, &ctx);
+                let level2 = key::level2(level1, declarations, ctx);
                 match self.stored_run(&level2.key) {
                     Ok(Some(stored)) => match self.hit(&level2, stored) {
                         Ok(code) => return code,
@@ -204,7 +208,18 @@ impl<'a> Launch<'a> {
                 }
             }
         }
-        self.miss(&level1, declared, corrupt)
+        self.miss(level1, declared, corrupt)
+    }
+
+    /// Removes the package's directory in the per-user store again when
+    /// nothing was stored in it (a run too short to store, a failing one).
+    fn tidy(&self) {
+        let dir = self.store.dir();
+        if fs::remove_dir(dir).is_ok() {
+            if let Some(package) = dir.parent() {
+                let _ = fs::remove_dir(package);
+            }
+        }
     }
 
     /// The sets of declarations stored under level 1 (fetched from the
@@ -357,6 +372,10 @@ impl<'a> Launch<'a> {
     ) -> Result<u64, String> {
         let tree =
             Tree::capture(&self.out_dir, Some(self.out_dir_text()?)).map_err(|e| e.to_string())?;
+        let meta = CacheMeta::new(CACHE_NAME).package(&self.package);
+        if self.store.meta().ok().flatten().as_ref() != Some(&meta) {
+            self.store.write_meta(&meta).map_err(|e| e.to_string())?;
+        }
         let template = self.places().template(stdout);
         let local_only = level1.names_machine_paths
             || level2.names_machine_paths

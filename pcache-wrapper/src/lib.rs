@@ -8,10 +8,13 @@
 //! that outlives `cargo clean` and serves every workspace.
 //!
 //! ```sh
-//! cargo install cargo-pcache     # installs pcache-wrapper beside it
+//! cargo install cargo-pcache     # installs the pcache-wrapper binary beside it
 //! cargo pcache enable            # build.rustc-wrapper in .cargo/config.toml
 //! cargo clean && cargo build     # the second time, no C is compiled
 //! ```
+//!
+//! This crate is the program's code; its binary, `pcache-wrapper`, is built
+//! and installed by `cargo-pcache` (its `main` calls [`main`]).
 //!
 //! # How
 //!

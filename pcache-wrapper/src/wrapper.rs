@@ -182,9 +182,11 @@ fn workspace_table(path: &Path) -> Option<config::Settings> {
 }
 
 /// Whether `path` names this program (used by the launcher to tell whether
-/// Cargo still runs pcache's wrapper).
+/// Cargo still runs pcache's wrapper): `pcache-wrapper`, or a build of it
+/// named `pcache-wrapper-<something>`.
 pub(crate) fn is_pcache_wrapper(path: &OsStr) -> bool {
     Path::new(path)
         .file_stem()
-        .is_some_and(|stem| stem == "pcache-wrapper")
+        .and_then(|stem| stem.to_str())
+        .is_some_and(|stem| stem == "pcache-wrapper" || stem.starts_with("pcache-wrapper-"))
 }

@@ -8,7 +8,7 @@ use pcache_core::{EntryInfo, Scan, conventions};
 use serde::Serialize;
 
 use super::Ctx;
-use crate::caches::Cache;
+use crate::caches::{Cache, Kind};
 use crate::cli::LsArgs;
 use crate::output::{self, Cell, Paint};
 
@@ -164,7 +164,11 @@ fn summarize(
             .collect()
     });
     CacheRow {
-        in_workspace: ctx.workspace.is_member(&cache.package),
+        // A dependency's build script belongs to no workspace.
+        in_workspace: match cache.kind {
+            Kind::Steps => ctx.workspace.is_member(&cache.package),
+            Kind::BuildScript => None,
+        },
         name: cache.name(),
         package: cache.package,
         path: cache.path,

@@ -1,6 +1,7 @@
 //! One module per verb; flush, clear and delete share the plan-then-apply
 //! flow in `remove`.
 
+pub(crate) mod enable;
 pub(crate) mod gc;
 pub(crate) mod ls;
 pub(crate) mod remote;

@@ -3,9 +3,10 @@
 //! other side.
 
 use std::collections::{BTreeSet, HashSet};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Result, bail};
+use pcache_core::record::EntryNotes;
 use pcache_core::remote::{self, Access, EntryName, RemoteSettings};
 use pcache_core::{conventions, short_id};
 use serde::Serialize;
@@ -113,12 +114,13 @@ pub(crate) fn push(ctx: &mut Ctx<'_>, args: &TransferArgs, caches: Vec<Cache>) -
         );
     }
     let remote = connect(&settings, &ctx.env)?;
-    let root = ctx.workspace.pcache_root.clone();
     let mut planned = Vec::new();
     for cache in &caches {
-        let Some(dir) = CacheDir::of(&cache.path, &root) else {
+        let root = &cache.root;
+        let Some(dir) = CacheDir::of(&cache.path, root) else {
             continue;
         };
+        let store = cache.store();
         let entries = match cache.store().with_expiry(ctx.expiry_of(cache)).entries() {
             Ok(entries) => entries,
             Err(e) => {
@@ -131,6 +133,11 @@ pub(crate) fn push(ctx: &mut Ctx<'_>, args: &TransferArgs, caches: Vec<Cache>) -
             let Ok(entry) = EntryName::new(&dir.package, &dir.id, info.key) else {
                 continue;
             };
+            // An entry naming this machine's own paths never leaves it.
+            let notes = store.entry_notes(&info.key).unwrap_or_default();
+            if EntryNotes::is_local_only(&notes) {
+                continue;
+            }
             let present = match &there {
                 Some(keys) => keys.contains(&entry.remote_key()),
                 None => remote
@@ -140,24 +147,35 @@ pub(crate) fn push(ctx: &mut Ctx<'_>, args: &TransferArgs, caches: Vec<Cache>) -
             };
             if present {
                 // Nothing left to send for it.
-                let _ = std::fs::remove_file(remote::outbox_dir(&root).join(entry.outbox_item()));
+                let _ = std::fs::remove_file(remote::outbox_dir(root).join(entry.outbox_item()));
             }
             planned.push(Planned {
                 package: cache.package.clone(),
+                root: root.clone(),
                 entry,
                 bytes: info.size_bytes,
                 present,
             });
         }
     }
+    let roots: BTreeSet<PathBuf> = caches.iter().map(|c| c.root.clone()).collect();
     let mut sent = HashSet::new();
-    let report = move_entries(ctx, args, &remote, planned, Direction::Push, |entry| {
-        let size = crate::remote::upload(&remote, &root, entry, &mut sent)?;
-        let _ = std::fs::remove_file(remote::outbox_dir(&root).join(entry.outbox_item()));
-        Ok(size)
-    })?;
+    let report = move_entries(
+        ctx,
+        args,
+        &remote,
+        planned,
+        Direction::Push,
+        |root, entry| {
+            let size = crate::remote::upload(&remote, root, entry, &mut sent)?;
+            let _ = std::fs::remove_file(remote::outbox_dir(root).join(entry.outbox_item()));
+            Ok(size)
+        },
+    )?;
     if !args.dry_run && report.failed.entries == 0 {
-        let _ = std::fs::remove_file(remote::upload_error(&root));
+        for root in roots {
+            let _ = std::fs::remove_file(remote::upload_error(&root));
+        }
     }
     finish(ctx, args, Direction::Push, &report)
 }
@@ -176,10 +194,30 @@ pub(crate) fn pull(ctx: &mut Ctx<'_>, args: &TransferArgs) -> Result<()> {
     let root = ctx.workspace.pcache_root.clone();
     let packages = pull_packages(ctx, &args.selection)?;
     let ids: BTreeSet<String> = args.selection.names.iter().map(|n| short_id(n)).collect();
+    let run_id = short_id(pcache_wrapper::CACHE_NAME);
     let mut planned = Vec::new();
-    for package in &packages {
+    // pcache-build's caches of the workspace's packages, into its pcache
+    // directory; build-script runs of the dependencies, into the per-user
+    // store.
+    let mut wanted: Vec<(String, PathBuf, Option<String>)> = packages
+        .iter()
+        .map(|p| (p.clone(), root.clone(), None))
+        .collect();
+    if let Some(home) = ctx.workspace.home_root.clone() {
+        let with_scripts = if args.selection.packages.is_empty() {
+            crate::workspace::packages_with_build_scripts(&args.selection)
+        } else {
+            args.selection.packages.clone()
+        };
+        wanted.extend(
+            with_scripts
+                .into_iter()
+                .map(|p| (p, home.clone(), Some(run_id.clone()))),
+        );
+    }
+    for (package, root, only) in &wanted {
         let dir = conventions::package_dir_name(package);
-        let prefix = remote::remote_cache_prefix(&dir, None);
+        let prefix = remote::remote_cache_prefix(&dir, only.as_deref());
         let listed = remote
             .list(&prefix)
             .map_err(|e| remote_failed(&remote, &e))?;
@@ -189,13 +227,22 @@ pub(crate) fn pull(ctx: &mut Ctx<'_>, args: &TransferArgs) -> Result<()> {
             let Ok(entry) = EntryName::from_remote_key(&item.key) else {
                 continue;
             };
-            if ids.is_empty() || ids.contains(entry.cache_id()) {
+            let is_run = entry.cache_id() == run_id;
+            // Runs go to the per-user store, steps to the workspace's.
+            if is_run != only.is_some() {
+                continue;
+            }
+            let named = ids.is_empty()
+                || ids.contains(entry.cache_id())
+                || (is_run && args.selection.names.contains(package));
+            if named {
                 let present = entry
-                    .cache_dir(&root)
+                    .cache_dir(root)
                     .join(entry.key().to_string())
                     .is_file();
                 planned.push(Planned {
                     package: package.clone(),
+                    root: root.clone(),
                     entry,
                     bytes: item.size,
                     present,
@@ -204,20 +251,29 @@ pub(crate) fn pull(ctx: &mut Ctx<'_>, args: &TransferArgs) -> Result<()> {
         }
     }
     let mut metas = HashSet::new();
-    let report = move_entries(ctx, args, &remote, planned, Direction::Pull, |entry| {
-        let size = crate::remote::download(&remote, &root, entry)?;
-        if size.is_some() && metas.insert(entry.cache_dir(&root)) {
-            // A cache first seen here: its name, for `ls`.
-            crate::remote::download_meta(&remote, &root, entry)?;
-        }
-        Ok(size)
-    })?;
+    let report = move_entries(
+        ctx,
+        args,
+        &remote,
+        planned,
+        Direction::Pull,
+        |root, entry| {
+            let size = crate::remote::download(&remote, root, entry)?;
+            if size.is_some() && metas.insert(entry.cache_dir(root)) {
+                // A cache first seen here: its name, for `ls`.
+                crate::remote::download_meta(&remote, root, entry)?;
+            }
+            Ok(size)
+        },
+    )?;
     finish(ctx, args, Direction::Pull, &report)
 }
 
 /// An entry `push` or `pull` considers.
 struct Planned {
     package: String,
+    /// The pcache directory it is (or goes) in.
+    root: PathBuf,
     entry: EntryName,
     bytes: u64,
     /// Already on the other side.
@@ -233,9 +289,8 @@ fn move_entries(
     remote: &Remote,
     planned: Vec<Planned>,
     direction: Direction,
-    mut transfer: impl FnMut(&EntryName) -> Result<Option<u64>, Transfer>,
+    mut transfer: impl FnMut(&Path, &EntryName) -> Result<Option<u64>, Transfer>,
 ) -> Result<Report> {
-    let root = ctx.workspace.pcache_root.clone();
     let mut report = Report {
         remote: remote.url().redacted(),
         dry_run: args.dry_run,
@@ -253,7 +308,7 @@ fn move_entries(
         } else if args.dry_run {
             ("moved", planned.bytes, None)
         } else {
-            let outcome = transfer(&planned.entry);
+            let outcome = transfer(&planned.root, &planned.entry);
             progress.inc(1, ctx.err);
             match outcome {
                 Ok(Some(size)) => ("moved", size, None),
@@ -278,7 +333,7 @@ fn move_entries(
         }
         report.entries.push(Row {
             package: planned.package,
-            name: Cache::name_at(&planned.entry.cache_dir(&root)),
+            name: Cache::name_at(&planned.entry.cache_dir(&planned.root)),
             key: planned.entry.key().to_string(),
             bytes,
             status,

@@ -39,16 +39,7 @@ impl Env {
         let mut env = Env::default();
         // Lowest precedence first: `$CARGO_HOME/config.toml`, then the
         // files from the root down to `cwd`.
-        let mut files: Vec<PathBuf> = cwd.ancestors().filter_map(config_file).collect();
-        let home = cargo_home().and_then(|home| {
-            [home.join("config.toml"), home.join("config")]
-                .into_iter()
-                .find(|f| f.is_file())
-        });
-        if let Some(file) = home.filter(|f| !files.contains(f)) {
-            files.push(file);
-        }
-        for file in files.iter().rev() {
+        for file in cargo_config_files(cwd).iter().rev() {
             env.read(file);
         }
         env
@@ -165,6 +156,22 @@ impl Env {
     }
 }
 
+/// Cargo's configuration files that apply in `cwd`, the one that wins
+/// first: `.cargo/config.toml` in `cwd` and each of its ancestors, then
+/// `$CARGO_HOME/config.toml`.
+pub fn cargo_config_files(cwd: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = cwd.ancestors().filter_map(config_file).collect();
+    let home = cargo_home().and_then(|home| {
+        [home.join("config.toml"), home.join("config")]
+            .into_iter()
+            .find(|f| f.is_file())
+    });
+    if let Some(file) = home.filter(|f| !files.contains(f)) {
+        files.push(file);
+    }
+    files
+}
+
 /// `<dir>/.cargo/config.toml` (or the older `config`), if there is one.
 fn config_file(dir: &Path) -> Option<PathBuf> {
     let cargo = dir.join(".cargo");
@@ -174,7 +181,7 @@ fn config_file(dir: &Path) -> Option<PathBuf> {
 }
 
 /// `$CARGO_HOME`, else `~/.cargo`.
-pub(crate) fn cargo_home() -> Option<PathBuf> {
+pub fn cargo_home() -> Option<PathBuf> {
     std::env::var_os("CARGO_HOME")
         .filter(|v| !v.is_empty())
         .map(PathBuf::from)

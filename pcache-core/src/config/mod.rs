@@ -39,7 +39,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer};
 
-pub use env::Env;
+pub use env::{Env, cargo_config_files, cargo_home};
 
 use crate::conventions::{parse_duration, parse_size};
 
