@@ -154,7 +154,7 @@ impl<'a> Launch<'a> {
             vars: &self.vars,
             manifest_dir: &self.manifest_dir,
             out_dir: &self.out_dir,
-            script: self.record.digest,
+            script: self.record.identity,
             local: self.record.local,
             memo_root: Some(&self.home),
         }

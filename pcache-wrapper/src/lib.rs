@@ -48,6 +48,7 @@
 
 mod args;
 mod declare;
+mod identity;
 mod key;
 mod launcher;
 mod record;

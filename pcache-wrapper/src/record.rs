@@ -1,7 +1,8 @@
 //! What the wrapper leaves beside a build script it compiled: the real
 //! binary, renamed, a launcher in its place (a copy of this binary, which
 //! Cargo then runs as the build script), and the launch record that tells
-//! the launcher which binary is the real one and what it was compiled as.
+//! the launcher which binary is the real one and what it was compiled from
+//! (its compiled identity, see `identity`).
 //!
 //! ```text
 //! <dir>/build_script_build-<hash>                 the launcher (Cargo runs it)
@@ -25,7 +26,7 @@ pub(crate) const RECORD: &str = ".pcache-launch";
 /// The suffix of the real binary.
 const REAL_SUFFIX: &str = ".pcache-real";
 /// Version of the record's encoding.
-const RECORD_VERSION: u16 = 1;
+const RECORD_VERSION: u16 = 2;
 
 /// What the launcher needs to know about the build script it stands for.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -33,8 +34,8 @@ pub(crate) struct LaunchRecord {
     pub(crate) version: u16,
     /// The real binary's file name, in the same directory.
     pub(crate) real: String,
-    /// The XXH3-128 of the real binary: the script's compiled identity.
-    pub(crate) digest: u128,
+    /// The script's compiled identity: what the binary was built from.
+    pub(crate) identity: u128,
     /// The real binary's size, to notice a binary replaced under the record.
     pub(crate) len: u64,
     /// Whether the package is a path package (named for caching) rather
@@ -80,12 +81,18 @@ impl LaunchRecord {
 }
 
 /// Installs the launcher in place of the build script at `binary`, which
-/// the wrapper has just compiled; `launcher` is this program.
+/// the wrapper has just compiled from what `identity` digests; `launcher` is
+/// this program.
 ///
 /// # Errors
 ///
 /// Whatever fails; everything is then put back as rustc left it.
-pub(crate) fn install(binary: &Path, launcher: &Path, local: bool) -> io::Result<()> {
+pub(crate) fn install(
+    binary: &Path,
+    launcher: &Path,
+    identity: u128,
+    local: bool,
+) -> io::Result<()> {
     let dir = binary.parent().unwrap_or(Path::new("."));
     let name = binary.file_name().and_then(|n| n.to_str()).ok_or_else(|| {
         io::Error::new(
@@ -100,7 +107,7 @@ pub(crate) fn install(binary: &Path, launcher: &Path, local: bool) -> io::Result
     let record = LaunchRecord {
         version: RECORD_VERSION,
         real: real_name,
-        digest: digest_file(binary)?,
+        identity,
         len: meta.len(),
         local,
     };
@@ -175,7 +182,7 @@ mod tests {
         let launcher = dir.path().join("pcache-wrapper");
         fs::write(&launcher, b"the launcher").unwrap();
 
-        install(&binary, &launcher, false).unwrap();
+        install(&binary, &launcher, 7, false).unwrap();
         assert_eq!(fs::read(&binary).unwrap(), b"the launcher");
         assert_eq!(fs::metadata(&binary).unwrap().modified().unwrap(), then);
         let record = LaunchRecord::read(dir.path()).unwrap();
@@ -183,10 +190,8 @@ mod tests {
             fs::read(record.real_path(dir.path())).unwrap(),
             b"the real build script"
         );
-        assert_eq!(
-            record.digest,
-            xxhash_rust::xxh3::xxh3_128(b"the real build script")
-        );
+        assert_eq!(record.identity, 7);
+        assert_eq!(record.len, b"the real build script".len() as u64);
         assert!(!record.local);
 
         // A damaged record is not read as one.
@@ -203,7 +208,7 @@ mod tests {
         let binary = dir.path().join("build_script_build-0123");
         fs::write(&binary, b"real").unwrap();
         let missing = dir.path().join("no-such-launcher");
-        assert!(install(&binary, &missing, false).is_err());
+        assert!(install(&binary, &missing, 7, false).is_err());
         assert_eq!(fs::read(&binary).unwrap(), b"real");
         let names: Vec<_> = fs::read_dir(dir.path())
             .unwrap()

@@ -6,13 +6,14 @@
 //! script pcache caches.
 
 use std::ffi::{OsStr, OsString};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
 use pcache_core::config::{self, Env};
 
 use crate::args::BuildScriptCompile;
-use crate::record;
+use crate::{identity, record};
 
 /// Runs the wrapper on its arguments (`args[0]` is this program).
 pub(crate) fn run(args: &[OsString]) -> ExitCode {
@@ -52,9 +53,11 @@ pub(crate) fn run(args: &[OsString]) -> ExitCode {
     };
     if status.success() && in_scope(&compile) {
         let installed = std::env::current_exe().and_then(|launcher| {
+            let identity = compiled_identity(rustc_args, &compile)?;
             record::install(
                 &compile.binary,
                 &launcher,
+                identity,
                 !compile.capped_lints && !from_cargo_home(),
             )
         });
@@ -66,6 +69,21 @@ pub(crate) fn run(args: &[OsString]) -> ExitCode {
         }
     }
     exit_code(status)
+}
+
+/// The compiled identity of the build script rustc has just built.
+fn compiled_identity(rustc_args: &[OsString], compile: &BuildScriptCompile) -> io::Result<u128> {
+    let cwd = std::env::current_dir()?;
+    let manifest_dir = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| cwd.clone());
+    let cargo_home = config::cargo_home();
+    let site = identity::Site {
+        cwd: &cwd,
+        manifest_dir: &manifest_dir,
+        cargo_home: cargo_home.as_deref(),
+    };
+    identity::compiled_identity(rustc_args, compile, &site)
 }
 
 /// The wrapper the user had (`PCACHE_RUSTC_WRAPPER`), unless it is this
@@ -137,11 +155,7 @@ fn from_cargo_home() -> bool {
     let Some(manifest_dir) = std::env::var_os("CARGO_MANIFEST_DIR").map(PathBuf::from) else {
         return false;
     };
-    let home = std::env::var_os("CARGO_HOME")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")));
-    home.is_some_and(|home| {
+    config::cargo_home().is_some_and(|home| {
         manifest_dir.starts_with(home.join("registry"))
             || manifest_dir.starts_with(home.join("git"))
     })

@@ -1,0 +1,574 @@
+//! A build script's compiled identity: what the binary is a function of,
+//! learnt from the compile itself rather than from the binary's bytes,
+//! which embed the paths of the checkout (debug information, panic
+//! locations) and would make a moved workspace, a second checkout or
+//! another user miss.
+//!
+//! The identity is the digest of:
+//!
+//! - rustc's arguments, without those that only say where things are
+//!   (the source path, `--out-dir`, `-L`, `-C incremental`, diagnostics
+//!   options) and with each `--extern` reduced to its file name, which
+//!   carries Cargo's metadata hash of the dependency;
+//! - the sources rustc read, from its dep-info, by path relative to the
+//!   package and by content, and the `env!` variables it recorded there;
+//! - for each dependency that is not an immutable registry or git package
+//!   (a path package: its file name does not change with its contents), the
+//!   dependency's own bytes.
+
+use std::ffi::{OsStr, OsString};
+use std::fs;
+use std::io;
+use std::path::{Component, Path, PathBuf};
+
+use xxhash_rust::xxh3::Xxh3;
+
+use crate::args::BuildScriptCompile;
+use crate::record::digest_file;
+
+/// Where a compile happens, as Cargo set it up.
+#[derive(Debug, Clone)]
+pub(crate) struct Site<'a> {
+    /// rustc's working directory (relative paths in the arguments and the
+    /// dep-info are relative to it).
+    pub(crate) cwd: &'a Path,
+    /// The package's directory (`CARGO_MANIFEST_DIR`).
+    pub(crate) manifest_dir: &'a Path,
+    /// Cargo's home, whose `registry` and `git` directories hold immutable
+    /// sources.
+    pub(crate) cargo_home: Option<&'a Path>,
+}
+
+impl Site<'_> {
+    fn absolute(&self, path: &Path) -> PathBuf {
+        if path.is_absolute() {
+            path.to_owned()
+        } else {
+            self.cwd.join(path)
+        }
+    }
+
+    /// Whether `path` is in Cargo's unpacked registry or git sources.
+    fn immutable(&self, path: &Path) -> bool {
+        self.cargo_home.is_some_and(|home| {
+            path.starts_with(home.join("registry")) || path.starts_with(home.join("git"))
+        })
+    }
+}
+
+/// The compiled identity of the build script `compile`, which rustc has
+/// just built from `rustc_args`.
+///
+/// # Errors
+///
+/// When the dep-info or a source it names cannot be read: the script then
+/// runs uncached.
+pub(crate) fn compiled_identity(
+    rustc_args: &[OsString],
+    compile: &BuildScriptCompile,
+    site: &Site<'_>,
+) -> io::Result<u128> {
+    let mut hasher = Xxh3::new();
+    hasher.update(b"pcache compiled identity 1\0");
+    let source = source_argument(rustc_args);
+    for arg in significant_args(rustc_args, source) {
+        hasher.update(arg.as_bytes());
+        hasher.update(b"\0");
+    }
+    let dep_info = compile.binary.with_extension("d");
+    let dep_info = DepInfo::read(&dep_info, site.cwd)?;
+    hash_dep_info(&dep_info, site, &mut hasher)?;
+    for path in extern_paths(rustc_args) {
+        let path = site.absolute(&path);
+        if !extern_is_immutable(&path, site) {
+            hasher.update(b"extern contents\0");
+            hasher.update(&digest_file(&path)?.to_le_bytes());
+        }
+    }
+    Ok(hasher.digest128())
+}
+
+fn hash_dep_info(dep_info: &DepInfo, site: &Site<'_>, hasher: &mut Xxh3) -> io::Result<()> {
+    for source in &dep_info.sources {
+        let bytes = fs::read(source).map_err(|e| {
+            io::Error::new(e.kind(), format!("reading `{}`: {e}", source.display()))
+        })?;
+        hasher.update(b"source\0");
+        hasher.update(relative_to(source, site.manifest_dir).as_encoded_bytes());
+        hasher.update(b"\0");
+        hasher.update(&xxhash_rust::xxh3::xxh3_128(&bytes).to_le_bytes());
+    }
+    for (name, value) in &dep_info.env {
+        hasher.update(b"env\0");
+        hasher.update(name.as_bytes());
+        match value {
+            Some(value) => {
+                hasher.update(b"=");
+                hasher.update(value.as_bytes());
+            }
+            None => hasher.update(b"\0unset"),
+        }
+        hasher.update(b"\0");
+    }
+    Ok(())
+}
+
+/// Whether the dependency at `path` (an rlib or a proc-macro library)
+/// was built from sources that cannot change under its name: those of a
+/// registry or git package, as its dep-info beside it (Cargo's
+/// `deps/<name>-<hash>.d`) shows.
+fn extern_is_immutable(path: &Path, site: &Site<'_>) -> bool {
+    let Some(stem) = path.file_stem().and_then(OsStr::to_str) else {
+        return false;
+    };
+    let stem = stem.strip_prefix("lib").unwrap_or(stem);
+    let Some(dir) = path.parent() else {
+        return false;
+    };
+    let Ok(dep_info) = DepInfo::read(&dir.join(format!("{stem}.d")), site.cwd) else {
+        return false;
+    };
+    !dep_info.sources.is_empty() && dep_info.sources.iter().all(|s| site.immutable(s))
+}
+
+/// `path` relative to `base`, with `..` where it lies outside, so that a
+/// package copied elsewhere together with what it reads gives the same
+/// text.
+fn relative_to(path: &Path, base: &Path) -> OsString {
+    let path: Vec<Component> = path.components().collect();
+    let base: Vec<Component> = base.components().collect();
+    let common = path.iter().zip(&base).take_while(|(a, b)| a == b).count();
+    let mut relative = PathBuf::new();
+    for _ in common..base.len() {
+        relative.push("..");
+    }
+    for component in &path[common..] {
+        relative.push(component);
+    }
+    relative.into_os_string()
+}
+
+/// The source file rustc compiles: its one positional argument.
+fn source_argument(args: &[OsString]) -> Option<usize> {
+    let mut index = 0;
+    while index < args.len() {
+        let arg = args[index].as_encoded_bytes();
+        if arg.starts_with(b"-") {
+            if takes_value(arg) {
+                index += 1;
+            }
+        } else if arg.ends_with(b".rs") {
+            return Some(index);
+        }
+        index += 1;
+    }
+    None
+}
+
+/// Options given as `--flag VALUE` (two arguments) rather than
+/// `--flag=VALUE`.
+fn takes_value(arg: &[u8]) -> bool {
+    matches!(
+        arg,
+        b"--crate-name"
+            | b"--edition"
+            | b"--crate-type"
+            | b"--emit"
+            | b"--out-dir"
+            | b"--extern"
+            | b"--cfg"
+            | b"--check-cfg"
+            | b"--cap-lints"
+            | b"--error-format"
+            | b"--json"
+            | b"--diagnostic-width"
+            | b"--color"
+            | b"--target"
+            | b"--sysroot"
+            | b"--remap-path-prefix"
+            | b"--explain"
+            | b"--print"
+            | b"-o"
+            | b"-C"
+            | b"-L"
+            | b"-l"
+            | b"-A"
+            | b"-W"
+            | b"-D"
+            | b"-F"
+            | b"-Z"
+    )
+}
+
+/// rustc's arguments, paired with their values, without the source file and
+/// the options that only place things, and with `--extern` paths reduced to
+/// file names. (Arguments that are not UTF-8 count by their lossy text.)
+fn significant_args(args: &[OsString], source: Option<usize>) -> Vec<String> {
+    let mut kept = Vec::new();
+    let mut index = 0;
+    while index < args.len() {
+        let arg = args[index].to_string_lossy();
+        let (flag, value, width) = if takes_value(arg.as_bytes()) {
+            let value = args.get(index + 1).map(|v| v.to_string_lossy());
+            (&*arg, value, 2)
+        } else if let Some(split) = option_split(arg.as_bytes()) {
+            // `--flag=value`, or `-Cvalue`-style short options.
+            let (flag, value) = arg.split_at(split);
+            (
+                flag,
+                Some(value.strip_prefix('=').unwrap_or(value).into()),
+                1,
+            )
+        } else {
+            (&*arg, None, 1)
+        };
+        let at = index;
+        index += width;
+        if Some(at) == source {
+            continue;
+        }
+        let value = value.as_deref().unwrap_or("");
+        let dropped = match flag {
+            "--out-dir" | "-L" | "--error-format" | "--json" | "--diagnostic-width" | "--color"
+            | "-o" => true,
+            "-C" => value.starts_with("incremental="),
+            _ => false,
+        };
+        if dropped {
+            continue;
+        }
+        kept.push(if width == 1 && value.is_empty() {
+            flag.to_owned()
+        } else if flag == "--extern" {
+            format!("{flag}={}", extern_name(value))
+        } else {
+            format!("{flag}={value}")
+        });
+    }
+    kept
+}
+
+/// Where `--flag=value` or `-Cvalue` splits into flag and value.
+fn option_split(arg: &[u8]) -> Option<usize> {
+    if arg.starts_with(b"--") {
+        arg.iter().position(|&b| b == b'=')
+    } else if arg.len() > 2
+        && arg[0] == b'-'
+        && matches!(
+            arg[1],
+            b'C' | b'L' | b'l' | b'A' | b'W' | b'D' | b'F' | b'Z'
+        )
+    {
+        Some(2)
+    } else {
+        None
+    }
+}
+
+/// `name=path` → `name=<file name>`; a bare name stays.
+fn extern_name(value: &str) -> String {
+    match value.split_once('=') {
+        Some((name, path)) => {
+            let file = Path::new(path)
+                .file_name()
+                .map(|f| f.to_string_lossy())
+                .unwrap_or_default();
+            format!("{name}={file}")
+        }
+        None => value.to_owned(),
+    }
+}
+
+/// The paths of the `--extern name=path` dependencies.
+fn extern_paths(args: &[OsString]) -> Vec<PathBuf> {
+    let mut paths = Vec::new();
+    let mut iter = args.iter();
+    while let Some(arg) = iter.next() {
+        let value = if arg == "--extern" {
+            iter.next().map(|v| v.to_string_lossy().into_owned())
+        } else {
+            arg.to_str()
+                .and_then(|a| a.strip_prefix("--extern="))
+                .map(str::to_owned)
+        };
+        if let Some((_, path)) = value.as_deref().and_then(|v| v.split_once('=')) {
+            paths.push(PathBuf::from(path));
+        }
+    }
+    paths
+}
+
+/// What rustc's dep-info (`--emit=dep-info`) says a crate was built from.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct DepInfo {
+    /// The source files read, absolute, sorted, without duplicates.
+    sources: Vec<PathBuf>,
+    /// The variables read with `env!`/`option_env!`: name and value.
+    env: Vec<(String, Option<String>)>,
+}
+
+impl DepInfo {
+    fn read(path: &Path, cwd: &Path) -> io::Result<DepInfo> {
+        let text = fs::read_to_string(path)
+            .map_err(|e| io::Error::new(e.kind(), format!("reading `{}`: {e}", path.display())))?;
+        Ok(DepInfo::parse(&text, cwd))
+    }
+
+    /// Parses Makefile-style dep-info: `target: source source…` lines (with
+    /// `\ ` for spaces in paths) and `# env-dep:NAME[=VALUE]` comments.
+    fn parse(text: &str, cwd: &Path) -> DepInfo {
+        let mut info = DepInfo::default();
+        for line in text.lines() {
+            if let Some(dep) = line.strip_prefix("# env-dep:") {
+                let (name, value) = match dep.split_once('=') {
+                    Some((name, value)) => (name, Some(unescape_env(value))),
+                    None => (dep, None),
+                };
+                info.env.push((name.to_owned(), value));
+                continue;
+            }
+            if line.starts_with('#') {
+                continue;
+            }
+            let Some((_, deps)) = split_target(line) else {
+                continue;
+            };
+            for dep in split_paths(deps) {
+                let path = PathBuf::from(dep);
+                info.sources.push(if path.is_absolute() {
+                    path
+                } else {
+                    cwd.join(path)
+                });
+            }
+        }
+        info.sources.sort();
+        info.sources.dedup();
+        info.env.sort();
+        info.env.dedup();
+        info
+    }
+}
+
+/// `target: deps`, where the target may hold `\:`-free Windows drive
+/// letters; the separator is the first `": "` or a trailing `:`.
+fn split_target(line: &str) -> Option<(&str, &str)> {
+    if let Some(at) = line.find(": ") {
+        return Some((&line[..at], &line[at + 2..]));
+    }
+    line.strip_suffix(':').map(|target| (target, ""))
+}
+
+/// The space-separated paths of a dep-info line, `\ ` being a space within
+/// a path.
+fn split_paths(deps: &str) -> Vec<String> {
+    let mut paths = Vec::new();
+    let mut current = String::new();
+    let mut chars = deps.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' if chars.peek() == Some(&' ') => {
+                current.push(' ');
+                chars.next();
+            }
+            ' ' => {
+                if !current.is_empty() {
+                    paths.push(std::mem::take(&mut current));
+                }
+            }
+            _ => current.push(c),
+        }
+    }
+    if !current.is_empty() {
+        paths.push(current);
+    }
+    paths
+}
+
+/// rustc escapes `\` and newlines in `env-dep` values.
+fn unescape_env(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    let mut chars = value.chars();
+    while let Some(c) = chars.next() {
+        if c == '\\' {
+            match chars.next() {
+                Some('n') => out.push('\n'),
+                Some('r') => out.push('\r'),
+                Some(other) => out.push(other),
+                None => out.push('\\'),
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(line: &str) -> Vec<OsString> {
+        line.split_whitespace().map(OsString::from).collect()
+    }
+
+    /// A package with a build script, compiled: `<root>/pkg/build.rs` and
+    /// its dep-info under `<root>/target/…`, as rustc leaves them.
+    struct Compiled {
+        root: tempfile::TempDir,
+    }
+
+    impl Compiled {
+        fn new(build_rs: &str) -> Compiled {
+            let root = tempfile::tempdir().unwrap();
+            let r = root.path();
+            fs::create_dir_all(r.join("pkg/src")).unwrap();
+            fs::write(r.join("pkg/build.rs"), build_rs).unwrap();
+            fs::write(r.join("shared.h"), "#define X 1").unwrap();
+            fs::create_dir_all(r.join("target/build/pkg-1")).unwrap();
+            fs::create_dir_all(r.join("target/deps")).unwrap();
+            fs::write(
+                r.join("target/build/pkg-1/build_script_build-1.d"),
+                format!(
+                    "{t}/build/pkg-1/build_script_build-1: pkg/build.rs {r}/shared.h\n\n\
+                     {t}/build/pkg-1/build_script_build-1.d: pkg/build.rs {r}/shared.h\n\n\
+                     pkg/build.rs:\n{r}/shared.h:\n\n# env-dep:CARGO_PKG_NAME=pkg\n",
+                    t = r.join("target").display(),
+                    r = r.display()
+                ),
+            )
+            .unwrap();
+            fs::write(r.join("target/deps/libhelper-9.rlib"), "helper v1").unwrap();
+            fs::write(
+                r.join("target/deps/helper-9.d"),
+                format!("x: {}/helper/src/lib.rs\n", r.display()),
+            )
+            .unwrap();
+            Compiled { root }
+        }
+
+        fn args(&self) -> Vec<OsString> {
+            let r = self.root.path().display();
+            args(&format!(
+                "--crate-name build_script_build --edition=2021 pkg/build.rs --error-format=json \
+                 --json=diagnostic-rendered-ansi --crate-type bin --emit=dep-info,link \
+                 -C debuginfo=2 -C metadata=1 -C extra-filename=-1 \
+                 --out-dir {r}/target/build/pkg-1 -C incremental={r}/target/incremental \
+                 -L dependency={r}/target/deps --extern helper={r}/target/deps/libhelper-9.rlib"
+            ))
+        }
+
+        fn identity(&self, cargo_home: Option<&Path>) -> u128 {
+            let r = self.root.path();
+            let manifest_dir = r.join("pkg");
+            let site = Site {
+                cwd: r,
+                manifest_dir: &manifest_dir,
+                cargo_home,
+            };
+            let compile = BuildScriptCompile::parse(&self.args(), None).unwrap();
+            compiled_identity(&self.args(), &compile, &site).unwrap()
+        }
+    }
+
+    #[test]
+    fn the_same_compile_in_another_directory_has_the_same_identity() {
+        let a = Compiled::new("fn main() {}");
+        let b = Compiled::new("fn main() {}");
+        assert_eq!(a.identity(None), b.identity(None));
+    }
+
+    #[test]
+    fn sources_flags_env_deps_and_path_dependencies_change_the_identity() {
+        let c = Compiled::new("fn main() {}");
+        let r = c.root.path().to_owned();
+        let first = c.identity(None);
+        fs::write(r.join("pkg/build.rs"), "fn main() { println!(); }").unwrap();
+        let edited = c.identity(None);
+        assert_ne!(edited, first);
+        // A file included from outside the package.
+        fs::write(r.join("shared.h"), "#define X 2").unwrap();
+        let included = c.identity(None);
+        assert_ne!(included, edited);
+        // A path dependency rebuilt under the same name.
+        fs::write(r.join("target/deps/libhelper-9.rlib"), "helper v2").unwrap();
+        let helper = c.identity(None);
+        assert_ne!(helper, included);
+        // …but not a registry one, whose name says everything.
+        let registry = r.join("home");
+        fs::create_dir_all(registry.join("registry")).unwrap();
+        fs::write(
+            r.join("target/deps/helper-9.d"),
+            format!("x: {}/registry/src/helper/lib.rs\n", registry.display()),
+        )
+        .unwrap();
+        let immutable = c.identity(Some(&registry));
+        fs::write(
+            r.join("target/deps/libhelper-9.rlib"),
+            "rebuilt, other paths",
+        )
+        .unwrap();
+        assert_eq!(c.identity(Some(&registry)), immutable);
+        // A value recorded by `env!`.
+        let d = r.join("target/build/pkg-1/build_script_build-1.d");
+        let text = fs::read_to_string(&d).unwrap();
+        fs::write(&d, text.replace("=pkg", "=other")).unwrap();
+        assert_ne!(c.identity(Some(&registry)), immutable);
+    }
+
+    #[test]
+    fn only_placing_arguments_are_ignored() {
+        let line = "--crate-name b x/build.rs --out-dir /a -L dependency=/a/deps \
+                    -C incremental=/a/i -C opt-level=0 --extern cc=/a/deps/libcc-1.rlib \
+                    --error-format=json -Cdebuginfo=2 --cfg feature=\"x\"";
+        let other = "--crate-name b y/build.rs --out-dir /b -L dependency=/b/deps \
+                     -C incremental=/b/i -C opt-level=0 --extern cc=/b/deps/libcc-1.rlib \
+                     --error-format=short -Cdebuginfo=2 --cfg feature=\"x\"";
+        let kept = |line: &str| {
+            let a = args(line);
+            significant_args(&a, source_argument(&a))
+        };
+        assert_eq!(kept(line), kept(other));
+        assert_eq!(
+            kept(line),
+            [
+                "--crate-name=b",
+                "-C=opt-level=0",
+                "--extern=cc=libcc-1.rlib",
+                "-C=debuginfo=2",
+                "--cfg=feature=\"x\""
+            ]
+        );
+        assert_ne!(
+            kept(line),
+            kept(&line.replace("opt-level=0", "opt-level=3"))
+        );
+        assert_ne!(kept(line), kept(&line.replace("libcc-1", "libcc-2")));
+    }
+
+    #[test]
+    fn dep_info_is_parsed_as_rustc_writes_it() {
+        let text = "/t/b-1: /p/build.rs /p/with\\ space.rs rel.rs\n\n\
+                    /p/build.rs:\n\n# env-dep:A=1\\n2\n# env-dep:B\n";
+        let info = DepInfo::parse(text, Path::new("/cwd"));
+        assert_eq!(
+            info.sources,
+            ["/cwd/rel.rs", "/p/build.rs", "/p/with space.rs"].map(PathBuf::from)
+        );
+        assert_eq!(
+            info.env,
+            [
+                ("A".to_owned(), Some("1\n2".to_owned())),
+                ("B".to_owned(), None)
+            ]
+        );
+        assert_eq!(
+            relative_to(Path::new("/w/shared.h"), Path::new("/w/pkg")),
+            "../shared.h"
+        );
+        assert_eq!(
+            relative_to(Path::new("/w/pkg/build.rs"), Path::new("/w/pkg")),
+            "build.rs"
+        );
+    }
+}
