@@ -432,12 +432,33 @@ pub(crate) fn process_running(pid: u32) -> bool {
         // SAFETY: signal 0 sends nothing; it only checks that the process
         // exists (EPERM: it does, as another user's).
         let sent = unsafe { libc::kill(pid, 0) };
-        sent == 0 || io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
+        let exists = sent == 0 || io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH);
+        exists && !is_zombie(pid)
     }
     #[cfg(not(unix))]
     {
         let _ = pid;
         true
+    }
+}
+
+/// Whether `pid` has exited and only waits to be reaped (a killed writer
+/// whose parent died too, until init reaps it).
+#[cfg(unix)]
+fn is_zombie(pid: libc::pid_t) -> bool {
+    #[cfg(target_os = "linux")]
+    {
+        // `<pid> (<comm>) <state> …`; the command may hold spaces and `)`.
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+            stat.rsplit_once(')')
+                .and_then(|(_, rest)| rest.trim_start().chars().next())
+                .is_some_and(|state| matches!(state, 'Z' | 'X'))
+        })
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = pid;
+        false
     }
 }
 
@@ -453,5 +474,28 @@ fn remove_path(path: &Path) -> io::Result<bool> {
         Ok(()) => Ok(true),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
         Err(e) => Err(e),
+    }
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_process_that_exited_but_is_not_reaped_is_not_running() {
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        // Not reaped yet: a zombie, once it has exited.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while process_running(pid) {
+            assert!(std::time::Instant::now() < deadline, "{pid} still runs");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        assert!(
+            fs::metadata(format!("/proc/{pid}")).is_ok(),
+            "the zombie is still there"
+        );
+        child.wait().unwrap();
+        assert!(process_running(std::process::id()));
     }
 }

@@ -1,6 +1,7 @@
 //! What a build script's stdout says about it: the files and variables it
-//! declared as inputs (`rerun-if-changed`, `rerun-if-env-changed`), and
-//! whether it names paths of this machine outside its own places.
+//! declared as inputs (`rerun-if-changed`, `rerun-if-env-changed`), and the
+//! paths of this machine it names outside its own places, which are inputs
+//! too.
 
 use std::path::{Path, PathBuf};
 
@@ -16,6 +17,11 @@ pub(crate) struct Declarations {
     /// to the package directory when inside it, absolute otherwise (paths
     /// inside `OUT_DIR`, which the script writes itself, are left out).
     pub(crate) files: Vec<String>,
+    /// Existing paths of this machine its directives name outside the
+    /// run's places (a system library's directory found by pkg-config):
+    /// the run is bound to this machine and keyed by what is there.
+    #[serde(default)]
+    pub(crate) machine: Vec<String>,
 }
 
 impl Declarations {
@@ -49,6 +55,28 @@ impl Declarations {
         declarations.files.sort();
         declarations.files.dedup();
         declarations
+    }
+
+    /// Adds the paths of this machine named by the directives of
+    /// `template` (the stdout with the run's places written as
+    /// placeholders, so that only other paths are left absolute).
+    pub(crate) fn with_machine_paths(mut self, template: &str) -> Declarations {
+        self.machine = template
+            .lines()
+            .filter(|line| directive(line).is_some())
+            .flat_map(absolute_paths)
+            .filter(|path| Path::new(path).exists())
+            .map(str::to_owned)
+            .collect();
+        self.machine.sort();
+        self.machine.dedup();
+        self
+    }
+
+    /// Whether the run is bound to this machine: it declared a file outside
+    /// its package, or named a path of this machine.
+    pub(crate) fn host_bound(&self) -> bool {
+        !self.machine.is_empty() || self.files.iter().any(|f| Declarations::is_outside(f))
     }
 
     /// Where a declared file is, from the package directory.
@@ -102,6 +130,27 @@ mod tests {
         assert_eq!(d.files, ["/usr/include/zlib.h", "build.rs", "zstd/lib"]);
         assert!(Declarations::is_outside(&d.files[0]));
         assert!(!Declarations::is_outside(&d.files[1]));
+        assert!(d.host_bound());
+    }
+
+    #[test]
+    fn paths_of_the_machine_named_by_directives_are_inputs() {
+        let dir = tempfile::tempdir().unwrap();
+        let lib = dir.path().display();
+        let template = format!(
+            "cargo:rustc-link-search=native={lib}\n\
+             cargo:rustc-link-search=native={{OUT_DIR}}/lib\n\
+             cargo:rustc-link-lib=fx\n\
+             cargo:include=/no/such/path\n\
+             not a directive {lib}\n"
+        );
+        let d = Declarations::default().with_machine_paths(&template);
+        assert_eq!(d.machine, [lib.to_string()]);
+        assert!(d.host_bound());
+        let portable = Declarations::default()
+            .with_machine_paths("cargo:rustc-link-search=native={OUT_DIR}\n");
+        assert!(portable.machine.is_empty());
+        assert!(!portable.host_bound());
     }
 
     #[test]

@@ -7,16 +7,25 @@
 //! The identity is the digest of:
 //!
 //! - rustc's arguments, without those that only say where things are
-//!   (the source path, `--out-dir`, `-L`, `-C incremental`, diagnostics
-//!   options) and with each `--extern` reduced to its file name, which
-//!   carries Cargo's metadata hash of the dependency;
+//!   (the source path, `--out-dir`, `-L`, `-C incremental`), how diagnostics
+//!   look, or which lints apply (Cargo caps registry packages' lints except
+//!   under `-vv`), and with each `--extern` reduced to its file name, which
+//!   carries Cargo's metadata hash of the dependency (its version, source,
+//!   features and profile);
 //! - the sources rustc read, from its dep-info, by path relative to the
 //!   package and by content, and the `env!` variables it recorded there;
-//! - for each dependency that is not an immutable registry or git package
-//!   (a path package: its file name does not change with its contents), the
-//!   dependency's own bytes.
+//! - for each dependency, the contents of the sources its own dep-info
+//!   names outside Cargo's immutable registry and git sources: all of a path
+//!   package's (its file name does not change with its contents), and the
+//!   files a registry package's build script generated. A dependency
+//!   without dep-info counts by its bytes.
+//!
+//! A path dependency's own path dependencies count through its file name
+//! only: an edit there that leaves the direct dependency's sources alone
+//! is not seen. (Cargo rebuilds the script then; its run stays keyed by
+//! everything it declares.)
 
-use std::ffi::{OsStr, OsString};
+use std::ffi::OsString;
 use std::fs;
 use std::io;
 use std::path::{Component, Path, PathBuf};
@@ -79,13 +88,36 @@ pub(crate) fn compiled_identity(
     let dep_info = DepInfo::read(&dep_info, site.cwd)?;
     hash_dep_info(&dep_info, site, &mut hasher)?;
     for path in extern_paths(rustc_args) {
-        let path = site.absolute(&path);
-        if !extern_is_immutable(&path, site) {
-            hasher.update(b"extern contents\0");
-            hasher.update(&digest_file(&path)?.to_le_bytes());
-        }
+        hash_extern(&site.absolute(&path), site, &mut hasher)?;
     }
     Ok(hasher.digest128())
+}
+
+/// What a dependency (an rlib or a proc-macro library) was built from
+/// beyond its file name: the contents of the sources its dep-info beside it
+/// (Cargo's `deps/<name>-<hash>.d`) names outside the registry, by file
+/// name and content, in order; its bytes when it has no dep-info.
+fn hash_extern(path: &Path, site: &Site<'_>, hasher: &mut Xxh3) -> io::Result<()> {
+    let Some(dep_info) = extern_dep_info(path, site) else {
+        hasher.update(b"extern bytes\0");
+        hasher.update(&digest_file(path)?.to_le_bytes());
+        return Ok(());
+    };
+    let mut mutable: Vec<(OsString, u128)> = Vec::new();
+    for source in dep_info.sources.iter().filter(|s| !site.immutable(s)) {
+        let bytes = fs::read(source).map_err(|e| {
+            io::Error::new(e.kind(), format!("reading `{}`: {e}", source.display()))
+        })?;
+        let name = source.file_name().unwrap_or_default().to_owned();
+        mutable.push((name, xxhash_rust::xxh3::xxh3_128(&bytes)));
+    }
+    mutable.sort();
+    for (name, digest) in mutable {
+        hasher.update(b"extern source\0");
+        hasher.update(name.as_encoded_bytes());
+        hasher.update(&digest.to_le_bytes());
+    }
+    Ok(())
 }
 
 fn hash_dep_info(dep_info: &DepInfo, site: &Site<'_>, hasher: &mut Xxh3) -> io::Result<()> {
@@ -113,22 +145,13 @@ fn hash_dep_info(dep_info: &DepInfo, site: &Site<'_>, hasher: &mut Xxh3) -> io::
     Ok(())
 }
 
-/// Whether the dependency at `path` (an rlib or a proc-macro library)
-/// was built from sources that cannot change under its name: those of a
-/// registry or git package, as its dep-info beside it (Cargo's
-/// `deps/<name>-<hash>.d`) shows.
-fn extern_is_immutable(path: &Path, site: &Site<'_>) -> bool {
-    let Some(stem) = path.file_stem().and_then(OsStr::to_str) else {
-        return false;
-    };
+/// The dep-info Cargo keeps beside the dependency at `path`:
+/// `lib<name>-<hash>.rlib` → `<name>-<hash>.d`.
+fn extern_dep_info(path: &Path, site: &Site<'_>) -> Option<DepInfo> {
+    let stem = path.file_stem()?.to_str()?;
     let stem = stem.strip_prefix("lib").unwrap_or(stem);
-    let Some(dir) = path.parent() else {
-        return false;
-    };
-    let Ok(dep_info) = DepInfo::read(&dir.join(format!("{stem}.d")), site.cwd) else {
-        return false;
-    };
-    !dep_info.sources.is_empty() && dep_info.sources.iter().all(|s| site.immutable(s))
+    let dep_info = DepInfo::read(&path.parent()?.join(format!("{stem}.d")), site.cwd).ok()?;
+    (!dep_info.sources.is_empty()).then_some(dep_info)
 }
 
 /// `path` relative to `base`, with `..` where it lies outside, so that a
@@ -179,6 +202,7 @@ fn takes_value(arg: &[u8]) -> bool {
             | b"--cfg"
             | b"--check-cfg"
             | b"--cap-lints"
+            | b"--force-warn"
             | b"--error-format"
             | b"--json"
             | b"--diagnostic-width"
@@ -229,8 +253,9 @@ fn significant_args(args: &[OsString], source: Option<usize>) -> Vec<String> {
         }
         let value = value.as_deref().unwrap_or("");
         let dropped = match flag {
-            "--out-dir" | "-L" | "--error-format" | "--json" | "--diagnostic-width" | "--color"
-            | "-o" => true,
+            "--out-dir" | "-L" | "-o" | "--error-format" | "--json" | "--diagnostic-width"
+            | "--color" | "--cap-lints" | "--check-cfg" | "-A" | "-W" | "-D" | "-F"
+            | "--force-warn" => true,
             "-C" => value.starts_with("incremental="),
             _ => false,
         };
@@ -439,6 +464,8 @@ mod tests {
             )
             .unwrap();
             fs::write(r.join("target/deps/libhelper-9.rlib"), "helper v1").unwrap();
+            fs::create_dir_all(r.join("helper/src")).unwrap();
+            fs::write(r.join("helper/src/lib.rs"), "pub fn v1() {}").unwrap();
             fs::write(
                 r.join("target/deps/helper-9.d"),
                 format!("x: {}/helper/src/lib.rs\n", r.display()),
@@ -490,25 +517,37 @@ mod tests {
         fs::write(r.join("shared.h"), "#define X 2").unwrap();
         let included = c.identity(None);
         assert_ne!(included, edited);
-        // A path dependency rebuilt under the same name.
-        fs::write(r.join("target/deps/libhelper-9.rlib"), "helper v2").unwrap();
+        // A path dependency edited, under the same name; its bytes (which
+        // hold paths) do not count.
+        fs::write(r.join("target/deps/libhelper-9.rlib"), "rebuilt elsewhere").unwrap();
+        assert_eq!(c.identity(None), included);
+        fs::write(r.join("helper/src/lib.rs"), "pub fn v2() {}").unwrap();
         let helper = c.identity(None);
         assert_ne!(helper, included);
-        // …but not a registry one, whose name says everything.
+        // A registry dependency: its name says everything…
         let registry = r.join("home");
-        fs::create_dir_all(registry.join("registry")).unwrap();
+        let registry_src = registry.join("registry/src/helper");
+        fs::create_dir_all(&registry_src).unwrap();
+        fs::write(registry_src.join("lib.rs"), "pub fn v1() {}").unwrap();
+        let generated = r.join("target/build/helper-2/out/gen.rs");
+        fs::create_dir_all(generated.parent().unwrap()).unwrap();
+        fs::write(&generated, "// generated").unwrap();
         fs::write(
             r.join("target/deps/helper-9.d"),
-            format!("x: {}/registry/src/helper/lib.rs\n", registry.display()),
+            format!(
+                "x: {}/lib.rs {}\n",
+                registry_src.display(),
+                generated.display()
+            ),
         )
         .unwrap();
         let immutable = c.identity(Some(&registry));
-        fs::write(
-            r.join("target/deps/libhelper-9.rlib"),
-            "rebuilt, other paths",
-        )
-        .unwrap();
+        fs::write(registry_src.join("lib.rs"), "not read again").unwrap();
         assert_eq!(c.identity(Some(&registry)), immutable);
+        // …but for what its build script generated.
+        fs::write(&generated, "// generated otherwise").unwrap();
+        assert_ne!(c.identity(Some(&registry)), immutable);
+        fs::write(&generated, "// generated").unwrap();
         // A value recorded by `env!`.
         let d = r.join("target/build/pkg-1/build_script_build-1.d");
         let text = fs::read_to_string(&d).unwrap();
@@ -520,7 +559,7 @@ mod tests {
     fn only_placing_arguments_are_ignored() {
         let line = "--crate-name b x/build.rs --out-dir /a -L dependency=/a/deps \
                     -C incremental=/a/i -C opt-level=0 --extern cc=/a/deps/libcc-1.rlib \
-                    --error-format=json -Cdebuginfo=2 --cfg feature=\"x\"";
+                    --error-format=json -Cdebuginfo=2 --cfg feature=\"x\" --cap-lints allow";
         let other = "--crate-name b y/build.rs --out-dir /b -L dependency=/b/deps \
                      -C incremental=/b/i -C opt-level=0 --extern cc=/b/deps/libcc-1.rlib \
                      --error-format=short -Cdebuginfo=2 --cfg feature=\"x\"";

@@ -26,22 +26,8 @@ use crate::source;
 pub(crate) const RUN_MARKER: &str = ".pcache-run";
 
 /// Variables C build tools (cc, cmake, pkg-config, autotools) read, by exact
-/// name; with their `_<target>` forms through [`TOOL_PREFIXES`].
+/// name.
 const TOOL_VARS: &[&str] = &[
-    "CC",
-    "CXX",
-    "AR",
-    "RANLIB",
-    "LD",
-    "NM",
-    "OBJCOPY",
-    "STRIP",
-    "CFLAGS",
-    "CXXFLAGS",
-    "CPPFLAGS",
-    "LDFLAGS",
-    "ARFLAGS",
-    "ASMFLAGS",
     "SDKROOT",
     "MACOSX_DEPLOYMENT_TARGET",
     "IPHONEOS_DEPLOYMENT_TARGET",
@@ -51,33 +37,21 @@ const TOOL_VARS: &[&str] = &[
     "ANDROID_NDK_ROOT",
     "NDK_HOME",
     "CUDA_PATH",
+    "CC_FORCE_DISABLE",
+    "CC_SHELL_ESCAPED_FLAGS",
+    "CC_KNOWN_WRAPPER_CUSTOM",
+    "CC_ENABLE_DEBUG_OUTPUT",
 ];
 
-/// Prefixes of variables C build tools read: per-target forms and whole
-/// families.
-const TOOL_PREFIXES: &[&str] = &[
-    "CC_",
-    "CXX_",
-    "AR_",
-    "RANLIB_",
-    "CFLAGS_",
-    "CXXFLAGS_",
-    "CPPFLAGS_",
-    "LDFLAGS_",
-    "HOST_CC",
-    "HOST_CXX",
-    "HOST_AR",
-    "HOST_CFLAGS",
-    "HOST_CXXFLAGS",
-    "TARGET_CC",
-    "TARGET_CXX",
-    "TARGET_AR",
-    "TARGET_CFLAGS",
-    "TARGET_CXXFLAGS",
-    "CRATE_CC_",
-    "PKG_CONFIG",
-    "CMAKE",
+/// The tools and flags cc-rs and its kin read as `NAME`, `HOST_NAME`,
+/// `TARGET_NAME` and `NAME_<target>` (the target with `-` or `_`).
+const PER_TARGET_VARS: &[&str] = &[
+    "CC", "CXX", "AR", "RANLIB", "LD", "NM", "OBJCOPY", "STRIP", "CFLAGS", "CXXFLAGS", "CPPFLAGS",
+    "LDFLAGS", "ARFLAGS", "ASMFLAGS",
 ];
+
+/// Prefixes of whole families of variables C build tools read.
+const TOOL_PREFIXES: &[&str] = &["CRATE_CC_", "PKG_CONFIG", "CMAKE"];
 
 /// Variables Cargo sets that say what the script builds for.
 const CARGO_VARS: &[&str] = &[
@@ -96,12 +70,35 @@ const CARGO_VARS: &[&str] = &[
 /// Prefixes of variables Cargo sets per package and target.
 const CARGO_PREFIXES: &[&str] = &["CARGO_FEATURE_", "CARGO_CFG_", "DEP_"];
 
-/// Whether the variable `name` is part of a run's level-1 key.
-pub(crate) fn is_keyed(name: &str) -> bool {
+/// Whether the variable `name` is part of a run's level-1 key, for a
+/// script building for `targets` (`TARGET` and `HOST`).
+pub(crate) fn is_keyed(name: &str, targets: &[&str]) -> bool {
     CARGO_VARS.contains(&name)
         || TOOL_VARS.contains(&name)
         || CARGO_PREFIXES.iter().any(|p| name.starts_with(p))
         || TOOL_PREFIXES.iter().any(|p| name.starts_with(p))
+        || is_tool_var(name, targets)
+}
+
+/// `CC`, `HOST_CC`, `TARGET_CC`, `CC_x86_64-unknown-linux-gnu`,
+/// `CC_x86_64_unknown_linux_gnu`, and so on for every tool.
+fn is_tool_var(name: &str, targets: &[&str]) -> bool {
+    let base = name
+        .strip_prefix("HOST_")
+        .or_else(|| name.strip_prefix("TARGET_"))
+        .unwrap_or(name);
+    if PER_TARGET_VARS.contains(&base) {
+        return true;
+    }
+    PER_TARGET_VARS.iter().any(|tool| {
+        name.strip_prefix(tool)
+            .and_then(|rest| rest.strip_prefix('_'))
+            .is_some_and(|suffix| {
+                targets
+                    .iter()
+                    .any(|t| suffix == *t || suffix == t.replace('-', "_"))
+            })
+    })
 }
 
 /// What level 1 is computed from.
@@ -156,10 +153,14 @@ pub(crate) fn level1(ctx: &Context<'_>) -> Result<Level1, String> {
         .get("RUSTC")
         .map_or(0, |r| source::rustc_identity(Path::new(r), ctx.memo_root));
     let mut names_machine_paths = false;
+    let targets: Vec<&str> = ["TARGET", "HOST"]
+        .iter()
+        .filter_map(|v| ctx.vars.get(*v).map(String::as_str))
+        .collect();
     let vars: Vec<(String, String)> = ctx
         .vars
         .iter()
-        .filter(|(name, _)| is_keyed(name))
+        .filter(|(name, _)| is_keyed(name, &targets))
         .map(|(name, value)| {
             let value = if name.starts_with("DEP_") {
                 let (normalized, machine) = normalize_dep(value);
@@ -219,8 +220,8 @@ pub(crate) fn level1(ctx: &Context<'_>) -> Result<Level1, String> {
 pub(crate) struct Level2 {
     pub(crate) key: Key,
     pub(crate) parts: KeyParts,
-    /// A declared file is outside the package: the run is bound to this
-    /// machine.
+    /// A declared file is outside the package, or the run named paths of
+    /// this machine: the run is bound to this machine.
     pub(crate) names_machine_paths: bool,
 }
 
@@ -229,6 +230,7 @@ struct Declared<'a> {
     level1: &'a str,
     env: Vec<(&'a str, Option<u128>)>,
     files: Vec<(&'a str, Option<u128>)>,
+    machine: Vec<(&'a str, Option<u128>)>,
 }
 
 /// Level 2 for `declarations`, from the current values of what they name.
@@ -250,11 +252,22 @@ pub(crate) fn level2(level1: &Level1, declarations: &Declarations, ctx: &Context
             (file.as_str(), source::path_digest(&path, ctx.memo_root))
         })
         .collect();
+    let machine: Vec<(&str, Option<u128>)> = declarations
+        .machine
+        .iter()
+        .map(|path| {
+            (
+                path.as_str(),
+                source::machine_digest(Path::new(path), ctx.memo_root),
+            )
+        })
+        .collect();
     // Plain data always serializes.
     let key = Key::new(&Declared {
         level1: &level1_key,
         env: env.clone(),
         files: files.clone(),
+        machine: machine.clone(),
     })
     .expect("level-2 material serializes");
     let mut parts = level1.parts.clone();
@@ -265,19 +278,19 @@ pub(crate) fn level2(level1: &Level1, declarations: &Declarations, ctx: &Context
             name: (*name).to_owned(),
             value_digest: *digest,
         }));
-    parts
-        .inputs
-        .extend(files.iter().map(|(path, digest)| InputPart::File {
-            path: (*path).to_owned(),
-            digest: *digest,
-        }));
+    parts.inputs.extend(
+        files
+            .iter()
+            .chain(&machine)
+            .map(|(path, digest)| InputPart::File {
+                path: (*path).to_owned(),
+                digest: *digest,
+            }),
+    );
     Level2 {
         key,
         parts,
-        names_machine_paths: declarations
-            .files
-            .iter()
-            .any(|f| Declarations::is_outside(f)),
+        names_machine_paths: declarations.host_bound(),
     }
 }
 
@@ -356,6 +369,8 @@ mod tests {
             ("TERM", "dumb"),
             ("PATH", "/usr/bin"),
             ("CCACHE_DIR", "/x"),
+            ("CC_LOG", "/tmp/log"),
+            ("CFLAGS_aarch64_unknown_linux_gnu", "-O3"),
         ] {
             noise.insert(k.into(), v.into());
         }
@@ -364,6 +379,9 @@ mod tests {
             ("OPT_LEVEL", "3"),
             ("CC", "clang"),
             ("CFLAGS_x86_64_unknown_linux_gnu", "-O3"),
+            ("CC_x86_64-unknown-linux-gnu", "clang"),
+            ("TARGET_CXX", "clang++"),
+            ("CRATE_CC_NO_DEFAULTS", "1"),
             ("CARGO_FEATURE_BUNDLED", "1"),
             ("DEP_Z_INCLUDE", "/inc"),
             ("PKG_CONFIG_PATH", "/p"),

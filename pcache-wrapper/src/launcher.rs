@@ -24,7 +24,7 @@ use pcache_core::remote::{EntryName, RemoteClient};
 use pcache_core::tree::{Restore, Tree};
 use pcache_core::{CacheMeta, Key, Lookup, Store, conventions, gc};
 
-use crate::declare::{self, Declarations};
+use crate::declare::Declarations;
 use crate::key::{self, Context, Level1, Level2, RUN_MARKER};
 use crate::record::LaunchRecord;
 use crate::run::{self, Finished};
@@ -310,7 +310,8 @@ impl<'a> Launch<'a> {
             return run::exit_like(finished.status);
         }
         let stdout = String::from_utf8_lossy(&finished.stdout).into_owned();
-        let declarations = Declarations::parse(&stdout, &self.manifest_dir, &self.out_dir);
+        let declarations = Declarations::parse(&stdout, &self.manifest_dir, &self.out_dir)
+            .with_machine_paths(self.places().template(&stdout).as_str());
         let level2 = key::level2(level1, &declarations, &self.context());
         self.mark(&level2.key);
         if self.mode == Mode::Verify {
@@ -377,9 +378,7 @@ impl<'a> Launch<'a> {
             self.store.write_meta(&meta).map_err(|e| e.to_string())?;
         }
         let template = self.places().template(stdout);
-        let local_only = level1.names_machine_paths
-            || level2.names_machine_paths
-            || names_machine_paths(template.as_str());
+        let local_only = level1.names_machine_paths || level2.names_machine_paths;
         let mut notes = EntryNotes::new(vec![template.into_string()], Some(level2.parts.clone()));
         if local_only {
             notes = notes.local_only();
@@ -391,24 +390,29 @@ impl<'a> Launch<'a> {
         declared.retain(|d| *d != declarations);
         declared.insert(0, declarations);
         declared.truncate(DECLARATIONS_KEPT);
+        // The declarations stay on this machine too when none of them is of
+        // use elsewhere.
+        let l1_local_only =
+            level1.names_machine_paths || declared.iter().all(Declarations::host_bound);
         let mut l1_notes = EntryNotes::new(Vec::new(), None);
-        if level1.names_machine_paths {
+        if l1_local_only {
             l1_notes = l1_notes.local_only();
         }
         self.store
             .set_with_notes(&level1.key, &declared, Duration::ZERO, &l1_notes.encode())
             .map_err(|e| e.to_string())?;
         if let Some(remote) = self.remote.as_ref().filter(|r| r.writes()) {
-            let mut keys = vec![level1.key];
+            let mut keys = Vec::new();
+            if !l1_local_only {
+                keys.push(level1.key);
+            }
             if !local_only {
                 keys.push(level2.key);
             }
-            if !level1.names_machine_paths {
-                for key in keys {
-                    if let Some(entry) = EntryName::in_root(&self.home, self.store.dir(), key) {
-                        for problem in remote.upload(&self.home, &entry) {
-                            self.remote_trouble(remote, &problem);
-                        }
+            for key in keys {
+                if let Some(entry) = EntryName::in_root(&self.home, self.store.dir(), key) {
+                    for problem in remote.upload(&self.home, &entry) {
+                        self.remote_trouble(remote, &problem);
                     }
                 }
             }
@@ -570,16 +574,6 @@ struct StoredRun {
     stdout: Template,
     compute_time: Duration,
     size_bytes: u64,
-}
-
-/// Whether stored stdout names existing paths of this machine outside the
-/// run's places (which are written relative): a system library's
-/// directory found by pkg-config, for one.
-fn names_machine_paths(template: &str) -> bool {
-    template
-        .lines()
-        .filter(|line| declare::directive(line).is_some())
-        .any(|line| declare::absolute_paths(line).any(|path| Path::new(path).exists()))
 }
 
 /// Names the first line where `now` differs from `stored`.

@@ -96,6 +96,35 @@ pub(crate) fn path_digest(path: &Path, memo_root: Option<&Path>) -> Option<u128>
     }
 }
 
+/// The digest of a path of this machine a run named (a library directory
+/// found by pkg-config): a file by content; a directory by what it
+/// directly holds — names, kinds, sizes and modification times, since such
+/// directories (`/usr/lib/x86_64-linux-gnu`) are too large to read whole on
+/// every run, and any change there is a reason to run again. `None` when it
+/// does not exist.
+pub(crate) fn machine_digest(path: &Path, memo_root: Option<&Path>) -> Option<u128> {
+    let meta = fs::metadata(path).ok()?;
+    if !meta.is_dir() {
+        return path_digest(path, memo_root);
+    }
+    let mut children: Vec<(std::ffi::OsString, fs::Metadata)> = fs::read_dir(path)
+        .ok()?
+        .flatten()
+        .filter_map(|e| Some((e.file_name(), e.metadata().ok()?)))
+        .collect();
+    children.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut hasher = Xxh3::new();
+    for (name, meta) in children {
+        hasher.update(name.as_encoded_bytes());
+        hasher.update(b"\0");
+        let stamp = FileStamp::of(&meta).map(|s| rmp_serde::to_vec(&s).unwrap_or_default());
+        hasher.update(&[u8::from(meta.is_dir())]);
+        hasher.update(&meta.len().to_le_bytes());
+        hasher.update(stamp.as_deref().unwrap_or_default());
+    }
+    Some(hasher.digest128())
+}
+
 /// The identity of the rustc at `rustc`: the digest of `rustc -vV`,
 /// remembered per identity of the binary under `memo_root`.
 pub(crate) fn rustc_identity(rustc: &Path, memo_root: Option<&Path>) -> u128 {

@@ -19,9 +19,9 @@ mod support;
 use std::fs;
 
 use support::machines::{
-    Machine, assert_all_from_the_remote, assert_same_tree, filled_file_remote, server,
+    Machine, assert_all_from_the_remote, assert_same_tree, filled_file_remote,
 };
-use support::{Build, Fixture, latest_output, other_target, shared_target};
+use support::{Build, Fixture, latest_output, other_target, provided, shared_target};
 
 /// Machine A computes and fills the remote; machine B, elsewhere, gets
 /// every step from it: closures not run, files identical, tests passing.
@@ -124,21 +124,21 @@ fn a_shared_directory_shares_steps_across_machines() {
 
 #[test]
 fn redis_shares_steps_across_machines() {
-    if let Some(url) = server("PCACHE_TEST_REDIS") {
+    if let Some(url) = provided("PCACHE_TEST_REDIS") {
         steps_are_shared_across_machines("remote-redis", &url);
     }
 }
 
 #[test]
 fn s3_shares_steps_across_machines() {
-    if let Some(url) = server("PCACHE_TEST_S3") {
+    if let Some(url) = provided("PCACHE_TEST_S3") {
         steps_are_shared_across_machines("remote-s3", &url);
     }
 }
 
 #[test]
 fn webdav_shares_steps_across_machines() {
-    if let Some(url) = server("PCACHE_TEST_WEBDAV") {
+    if let Some(url) = provided("PCACHE_TEST_WEBDAV") {
         steps_are_shared_across_machines("remote-webdav", &url);
     }
 }

@@ -14,25 +14,6 @@ pub const HELPER: &str = env!("CARGO_BIN_EXE_pcache-helper");
 /// A password that must never be seen.
 pub const SECRET: &str = "hunter2-secret";
 
-/// The URL of a test server from the environment; `None` (a skipped test)
-/// when it is not set, except under CI.
-pub fn server(var: &str) -> Option<String> {
-    match std::env::var(var) {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ => {
-            assert_ne!(
-                std::env::var("CI").as_deref(),
-                Ok("true"),
-                "{var} is not set: .ci/run starts the test servers with .ci/services"
-            );
-            eprintln!(
-                "skipped: {var} is not set (run `.ci/services start DIR` and source DIR/env)"
-            );
-            None
-        }
-    }
-}
-
 /// One machine: a checkout, and its own pcache directory.
 pub struct Machine {
     pub fixture: Fixture,

@@ -6,6 +6,7 @@
 
 #![allow(dead_code, unreachable_pub)]
 
+pub mod deps;
 pub mod machines;
 
 use std::fs;
@@ -25,6 +26,26 @@ pub fn shared_target() -> PathBuf {
 /// directories are fresh for every fixture package built there.
 pub fn other_target() -> PathBuf {
     PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("fixtures-target-b")
+}
+
+/// What `.ci/services` provides for the tests (a server's URL, a tool's
+/// path) from the variable `var`; `None` (a skipped test) when it is not
+/// set, except under CI, where it must be.
+pub fn provided(var: &str) -> Option<String> {
+    match std::env::var(var) {
+        Ok(value) if !value.is_empty() => Some(value),
+        _ => {
+            assert_ne!(
+                std::env::var("CI").as_deref(),
+                Ok("true"),
+                "{var} is not set: .ci/run sets it up with .ci/services"
+            );
+            eprintln!(
+                "skipped: {var} is not set (run `.ci/services start DIR` and source DIR/env)"
+            );
+            None
+        }
+    }
 }
 
 pub struct Fixture {
@@ -312,7 +333,7 @@ fn copy_tree(from: &Path, to: &Path) {
 
 /// Copies the tree `from` into `to`, leaving out the top-level entries
 /// named in `except`.
-fn copy_tree_except(from: &Path, to: &Path, except: &[&str]) {
+pub fn copy_tree_except(from: &Path, to: &Path, except: &[&str]) {
     for entry in fs::read_dir(from).unwrap().flatten() {
         if except.iter().any(|e| entry.file_name() == *e) {
             continue;

@@ -159,10 +159,13 @@ fn summary(last: &LastMiss, compared: bool, diffs: &[Difference]) -> String {
                 .to_owned()
         }
         _ => format!(
-            "{} ({} part{} differ from the nearest stored entry)",
+            "{} ({} from the nearest stored entry)",
             last.reason.as_str(),
-            diffs.len(),
-            if diffs.len() == 1 { "" } else { "s" }
+            if diffs.len() == 1 {
+                "1 part differs".to_owned()
+            } else {
+                format!("{} parts differ", diffs.len())
+            }
         ),
     }
 }

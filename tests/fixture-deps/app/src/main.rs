@@ -1,0 +1,3 @@
+fn main() {
+    println!("answer {} sum {}", fxc::answer(), fxc::sum());
+}

@@ -1,0 +1,3 @@
+#include "fxp.h"
+
+int fxc_answer(void) { return FXP_ANSWER; }

@@ -1,0 +1,3 @@
+#include "fxp.h"
+
+int fxp_base(void) { return FXP_ANSWER - 2; }
