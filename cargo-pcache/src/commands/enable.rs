@@ -59,7 +59,14 @@ pub(crate) fn enable(
         None => format!("{NOTE}unset\n"),
     };
     if let Some(mut key) = build.key_mut(KEY) {
-        key.leaf_decor_mut().set_prefix(was);
+        // The note goes right above the key, under the user's own comments.
+        let own = key
+            .leaf_decor()
+            .prefix()
+            .and_then(|p| p.as_str())
+            .unwrap_or_default()
+            .to_owned();
+        key.leaf_decor_mut().set_prefix(format!("{own}{was}"));
     }
     if let Some(chained) = &chained {
         table(&mut doc, "env").insert(config::RUSTC_WRAPPER_VAR, value(chained.as_str()));
@@ -139,7 +146,15 @@ pub(crate) fn disable(
                 .unwrap_or_else(|| was.trim_matches('"').to_owned());
             set_keeping_decor(build, KEY, &old);
             if let Some(mut key) = build.key_mut(KEY) {
-                key.leaf_decor_mut().set_prefix("");
+                let own: String = key
+                    .leaf_decor()
+                    .prefix()
+                    .and_then(|p| p.as_str())
+                    .unwrap_or_default()
+                    .split_inclusive('\n')
+                    .filter(|line| !line.trim_start().starts_with(NOTE.trim()))
+                    .collect();
+                key.leaf_decor_mut().set_prefix(own);
             }
             Some(old)
         }
@@ -149,7 +164,12 @@ pub(crate) fn disable(
         env_table.remove(config::RUSTC_WRAPPER_VAR);
     }
     drop_if_empty(&mut doc, "env");
-    write(&file, &doc)?;
+    if doc.to_string().trim().is_empty() {
+        // Nothing but what `enable` wrote: the file goes, as before it.
+        fs::remove_file(&file).with_context(|| format!("failed to remove `{}`", file.display()))?;
+    } else {
+        write(&file, &doc)?;
+    }
     match restored {
         Some(old) => writeln!(
             out,
@@ -222,13 +242,20 @@ fn wrapper_in(doc: &DocumentMut) -> Option<String> {
     doc.get("build")?.get(KEY)?.as_str().map(str::to_owned)
 }
 
-/// Sets `key` to the string `text`, keeping the comment after the old value.
+/// Sets `key` to the string `text`, keeping the comments around the old value.
 fn set_keeping_decor(table: &mut Table, key: &str, text: &str) {
     let mut new = toml_edit::Value::from(text);
-    if let Some(old) = table.get(key).and_then(Item::as_value) {
-        *new.decor_mut() = old.decor().clone();
+    match table.get_mut(key).and_then(Item::as_value_mut) {
+        // In place: the key keeps its comments, the value its spacing and
+        // trailing comment.
+        Some(old) => {
+            *new.decor_mut() = old.decor().clone();
+            *old = new;
+        }
+        None => {
+            table.insert(key, Item::Value(new));
+        }
     }
-    table.insert(key, Item::Value(new));
 }
 
 /// The table `name` of `doc`, created when missing.
