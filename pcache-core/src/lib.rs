@@ -131,6 +131,7 @@ mod seen;
 mod store;
 mod stream;
 mod sweep;
+pub mod trace;
 mod transfer;
 pub mod tree;
 

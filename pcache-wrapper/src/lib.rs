@@ -48,6 +48,7 @@
 
 mod args;
 mod declare;
+mod depinfo;
 mod identity;
 mod key;
 mod launcher;

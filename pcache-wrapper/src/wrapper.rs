@@ -134,18 +134,21 @@ pub(crate) fn exit_code(status: std::process::ExitStatus) -> ExitCode {
 /// Whether the package being compiled is one whose build script pcache
 /// caches: a registry or git package (Cargo caps their lints, and unpacks
 /// them under `$CARGO_HOME`), or a path package named in
-/// `PCACHE_BUILD_SCRIPTS` or `[workspace.metadata.pcache] build-scripts`.
+/// `PCACHE_BUILD_SCRIPTS` or `[workspace.metadata.pcache] build-scripts`;
+/// not one skipped there (`!name`).
 fn in_scope(compile: &BuildScriptCompile) -> bool {
+    let package = std::env::var("CARGO_PKG_NAME").unwrap_or_default();
+    // Cargo compiles registry and git packages from their own directory,
+    // where the workspace's metadata is not found: for them, only the
+    // variable (or Cargo's `[env]`) can skip.
+    let scripts = config::build_scripts(&Env::process(), &workspace_settings());
+    if scripts.as_ref().is_some_and(|s| s.skips(&package)) {
+        return false;
+    }
     if compile.capped_lints || from_cargo_home() {
         return true;
     }
-    let Some(package) = std::env::var_os("CARGO_PKG_NAME") else {
-        return false;
-    };
-    let package = package.to_string_lossy();
-    let env = Env::process();
-    let workspace = workspace_settings();
-    config::build_scripts(&env, &workspace).is_some_and(|scripts| scripts.includes(&package))
+    scripts.is_some_and(|s| s.includes(&package))
 }
 
 /// Whether the package's sources are under `$CARGO_HOME/registry` or

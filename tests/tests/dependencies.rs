@@ -494,3 +494,31 @@ fn both_cargo_layouts_are_found_from_what_cargo_passes() {
     assert_eq!(new.runs("fxp").len(), 1, "hit with the new layout");
     assert_eq!(new.run_binary("debug", "app"), ANSWER);
 }
+
+#[test]
+fn a_skipped_package_runs_its_script_every_time_and_stores_nothing() {
+    let ws = Deps::links("skip");
+    let skip = [("PCACHE_BUILD_SCRIPTS", "all, !fxp")];
+    ws.build(&["-p", "fxp"], &skip);
+    ws.clean();
+    ws.build(&["-p", "fxp"], &skip);
+    assert_eq!(ws.runs("fxp").len(), 2, "not cached");
+    assert_eq!(entries(&ws, "fxp", &[]), 0);
+
+    // Skipped after its script was compiled with pcache: the launcher runs
+    // it directly. (Touching a declared file makes Cargo run the script
+    // again without compiling it; unskipped, that run would hit.)
+    ws.clean();
+    ws.build(&["-p", "fxp"], &[]);
+    assert_eq!(ws.runs("fxp").len(), 3);
+    assert_eq!(entries(&ws, "fxp", &[]), 2, "stored when not skipped");
+    let source = ws.root().join("fxp/csrc/fxp.c");
+    let later = filetime::FileTime::from_unix_time(filetime::FileTime::now().unix_seconds() + 2, 0);
+    filetime::set_file_mtime(&source, later).unwrap();
+    ws.build(&["-p", "fxp"], &skip);
+    assert_eq!(
+        ws.runs("fxp").len(),
+        4,
+        "run, though its launcher is in place"
+    );
+}

@@ -34,12 +34,14 @@
 //! ```
 
 pub(crate) mod env;
+mod register;
 
 use std::time::Duration;
 
 use serde::{Deserialize, Deserializer};
 
 pub use env::{Env, cargo_config_files, cargo_home};
+pub use register::{REGISTER, Setting, Tables, register_text};
 
 use crate::conventions::{parse_duration, parse_size};
 
@@ -70,7 +72,8 @@ pub const HOME_MAX_SIZE_VAR: &str = "PCACHE_HOME_MAX_SIZE";
 /// (sccache), and the one build scripts see as `RUSTC_WRAPPER`.
 pub const RUSTC_WRAPPER_VAR: &str = "PCACHE_RUSTC_WRAPPER";
 /// `PCACHE_BUILD_SCRIPTS`: which path packages' build scripts are cached
-/// besides registry and git packages': `all`, or names, comma-separated.
+/// besides registry and git packages' (`all`, or names), and which packages'
+/// are never (`!name`); comma-separated.
 pub const BUILD_SCRIPTS_VAR: &str = "PCACHE_BUILD_SCRIPTS";
 /// `PCACHE_BUILD_SCRIPT_MIN_TIME`: build-script runs shorter than this are
 /// not stored.
@@ -81,155 +84,11 @@ pub const DEFAULT_HOME_MAX_SIZE: u64 = 10 << 30;
 /// Build-script runs shorter than this are not stored, by default.
 pub const DEFAULT_BUILD_SCRIPT_MIN_TIME: Duration = Duration::from_millis(100);
 
+/// `PCACHE_TRACE`: `1` prints where each step's time went, phase by phase.
+pub const TRACE_VAR: &str = "PCACHE_TRACE";
+
 /// Cargo's colour setting, which `cargo pcache` honours under `--color`.
 pub const TERM_COLOR_VAR: &str = "CARGO_TERM_COLOR";
-
-/// Which metadata tables a key may appear in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Tables {
-    /// Neither: the setting is a variable (or a flag) only.
-    None,
-    /// `[package.metadata.pcache]` only.
-    Package,
-    /// `[workspace.metadata.pcache]` only.
-    Workspace,
-    /// Both; the package's value beats the workspace's.
-    Both,
-}
-
-/// One setting of the register.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct Setting {
-    /// Its environment variable, if it has one.
-    pub var: Option<&'static str>,
-    /// Its metadata key, if it has one.
-    pub key: Option<&'static str>,
-    /// The metadata tables the key may appear in.
-    pub tables: Tables,
-    /// The `cargo pcache` flag that sets it, and for which commands.
-    pub flag: Option<&'static str>,
-    /// What applies when nothing sets it.
-    pub default: &'static str,
-    /// What it does, in a line.
-    pub summary: &'static str,
-}
-
-const fn var(name: &'static str, default: &'static str, summary: &'static str) -> Setting {
-    Setting {
-        var: Some(name),
-        key: None,
-        tables: Tables::None,
-        flag: None,
-        default,
-        summary,
-    }
-}
-
-/// Every setting pcache reads, in the order the documentation lists them.
-pub const REGISTER: &[Setting] = &[
-    var(
-        PCACHE_VAR,
-        "on",
-        "off|0|false: compute every step, write nothing; verify: compute and compare",
-    ),
-    var(
-        DIR_VAR,
-        "<build dir>/pcache",
-        "where the caches live (use an absolute path, or [env] relative = true)",
-    ),
-    var(STATS_VAR, "on", "off: steps record no statistics"),
-    Setting {
-        var: Some(MAX_SIZE_VAR),
-        key: Some("max-size"),
-        tables: Tables::Workspace,
-        flag: Some("gc --max-size"),
-        default: "none",
-        summary: "size cap of the pcache directory: 500MiB, 2GiB, or bytes",
-    },
-    Setting {
-        var: None,
-        key: Some("expiry"),
-        tables: Tables::Both,
-        flag: Some("flush --expiry"),
-        default: "none",
-        summary: "entries older than this are misses: 90, 15m, 12h, 30d, 2w",
-    },
-    var(
-        REMOTE_VAR,
-        "none",
-        "the remote cache: s3://, redis://, webdav+http(s)://, file://",
-    ),
-    var(
-        MODE_VAR,
-        "read-write",
-        "read: use the remote without writing to it",
-    ),
-    var(REQUIRED_VAR, "0", "1: remote failures fail the build"),
-    var(
-        HELPER_VAR,
-        "cargo-pcache on PATH",
-        "the cargo-pcache binary build scripts run to reach the remote",
-    ),
-    var(
-        HOME_VAR,
-        "~/.cache/pcache",
-        "the per-user store of dependencies' build-script runs (the platform cache dir)",
-    ),
-    var(HOME_MAX_SIZE_VAR, "10GiB", "size cap of the per-user store"),
-    Setting {
-        var: Some(BUILD_SCRIPTS_VAR),
-        key: Some("build-scripts"),
-        tables: Tables::Workspace,
-        flag: None,
-        default: "registry and git packages",
-        summary: "path packages whose build scripts are cached too: [\"name\", …] or \"all\"",
-    },
-    var(
-        BUILD_SCRIPT_MIN_TIME_VAR,
-        "100ms",
-        "build-script runs shorter than this are not stored",
-    ),
-    var(
-        RUSTC_WRAPPER_VAR,
-        "none",
-        "the rustc wrapper pcache's wrapper calls in turn (sccache); `cargo pcache enable` sets it",
-    ),
-    Setting {
-        var: Some(TERM_COLOR_VAR),
-        key: None,
-        tables: Tables::None,
-        flag: Some("--color"),
-        default: "auto",
-        summary: "cargo pcache's colours (also Cargo's term.color; NO_COLOR with auto)",
-    },
-];
-
-/// The register as text for `--help`: each setting on a line of its names
-/// (variable, metadata key, flag) and default, then what it does, indented.
-pub fn register_text() -> String {
-    let mut text = String::new();
-    for s in REGISTER {
-        let mut names: Vec<String> = s.var.iter().map(|v| (*v).to_owned()).collect();
-        if let Some(key) = s.key {
-            names.push(match s.tables {
-                Tables::Package => format!("[package.metadata.pcache] {key}"),
-                Tables::Workspace => format!("[workspace.metadata.pcache] {key}"),
-                Tables::Both | Tables::None => format!("[package/workspace.metadata.pcache] {key}"),
-            });
-        }
-        if let Some(flag) = s.flag {
-            names.push(flag.to_owned());
-        }
-        text.push_str(&format!(
-            "  {} (default: {})\n      {}\n",
-            names.join(", "),
-            s.default,
-            s.summary
-        ));
-    }
-    text
-}
 
 /// What `PCACHE` asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -280,51 +139,67 @@ pub struct Settings {
     #[serde(default, deserialize_with = "de_size")]
     pub max_size: Option<u64>,
     /// Path packages whose build scripts are cached besides registry and git
-    /// packages' (workspace metadata only).
+    /// packages', and packages whose are never (workspace metadata only).
     #[serde(default)]
     pub build_scripts: Option<BuildScripts>,
 }
 
-/// Which path packages' build scripts are cached: `"all"`, or a list of
-/// package names.
+/// Which build scripts pcache's wrapper caches besides registry and git
+/// packages' (always, unless skipped): `"all"` path packages' or the named
+/// ones', and never those of the packages named with a `!`.
 ///
 /// ```
 /// use pcache_core::config::{BuildScripts, Settings};
 /// let all: Settings = toml::from_str("build-scripts = \"all\"")?;
-/// assert_eq!(all.build_scripts, Some(BuildScripts::All));
-/// let named: Settings = toml::from_str("build-scripts = [\"my-sys\"]")?;
-/// assert!(named.build_scripts.unwrap().includes("my-sys"));
+/// assert!(all.build_scripts.unwrap().includes("any-path-package"));
+/// let named: Settings = toml::from_str("build-scripts = [\"my-sys\", \"!flaky-sys\"]")?;
+/// let named = named.build_scripts.unwrap();
+/// assert!(named.includes("my-sys") && !named.includes("other"));
+/// assert!(named.skips("flaky-sys"));
+/// assert_eq!(BuildScripts::parse("all, !flaky-sys"), BuildScripts::parse("!flaky-sys,all"));
 /// # Ok::<(), toml::de::Error>(())
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum BuildScripts {
-    /// Every path package.
-    All,
-    /// These packages.
-    Named(Vec<String>),
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BuildScripts {
+    /// Every path package's.
+    pub all: bool,
+    /// These path packages'.
+    pub named: Vec<String>,
+    /// Never these packages', registry and git ones included.
+    pub skipped: Vec<String>,
 }
 
 impl BuildScripts {
-    /// Whether `package`'s build script is cached.
+    /// Whether a path package's build script is cached.
     pub fn includes(&self, package: &str) -> bool {
-        match self {
-            BuildScripts::All => true,
-            BuildScripts::Named(names) => names.iter().any(|n| n == package),
-        }
+        !self.skips(package) && (self.all || self.named.iter().any(|n| n == package))
     }
 
-    /// Parses `PCACHE_BUILD_SCRIPTS`: `all`, or names separated by commas.
+    /// Whether `package`'s build script is never cached.
+    pub fn skips(&self, package: &str) -> bool {
+        self.skipped.iter().any(|n| n == package)
+    }
+
+    /// Parses `PCACHE_BUILD_SCRIPTS`: `all`, names and `!names`, separated
+    /// by commas.
     pub fn parse(text: &str) -> BuildScripts {
-        if text.trim().eq_ignore_ascii_case("all") {
-            return BuildScripts::All;
+        BuildScripts::from_words(text.split(',').map(str::trim))
+    }
+
+    fn from_words<'a>(words: impl IntoIterator<Item = &'a str>) -> BuildScripts {
+        let mut scripts = BuildScripts::default();
+        for word in words.into_iter().filter(|w| !w.is_empty()) {
+            if word.eq_ignore_ascii_case("all") {
+                scripts.all = true;
+            } else if let Some(skipped) = word.strip_prefix('!') {
+                scripts.skipped.push(skipped.trim().to_owned());
+            } else {
+                scripts.named.push(word.to_owned());
+            }
         }
-        BuildScripts::Named(
-            text.split(',')
-                .map(str::trim)
-                .filter(|n| !n.is_empty())
-                .map(str::to_owned)
-                .collect(),
-        )
+        scripts.named.sort();
+        scripts.skipped.sort();
+        scripts
     }
 }
 
@@ -337,13 +212,15 @@ impl<'de> Deserialize<'de> for BuildScripts {
             Names(Vec<String>),
         }
         match Form::deserialize(d).map_err(|_| {
-            serde::de::Error::custom("build-scripts must be \"all\" or a list of package names")
+            serde::de::Error::custom(
+                "build-scripts must be \"all\" or a list of package names (\"!name\" to skip one)",
+            )
         })? {
-            Form::Word(word) if word == "all" => Ok(BuildScripts::All),
+            Form::Word(word) if word == "all" => Ok(BuildScripts::from_words(["all"])),
             Form::Word(word) => Err(serde::de::Error::custom(format!(
                 "build-scripts must be \"all\" or a list of package names, not `{word}`"
             ))),
-            Form::Names(names) => Ok(BuildScripts::Named(names)),
+            Form::Names(names) => Ok(BuildScripts::from_words(names.iter().map(String::as_str))),
         }
     }
 }
@@ -469,8 +346,16 @@ pub fn home_max_size(flag: Option<u64>, env: &Env, problems: &mut Vec<String>) -
     first([flag.map(Ok), var], problems).unwrap_or(DEFAULT_HOME_MAX_SIZE)
 }
 
-/// Which path packages' build scripts are cached: `PCACHE_BUILD_SCRIPTS`,
-/// else the workspace's `build-scripts`, else none.
+/// Whether steps print their phases' times: `PCACHE_TRACE` set to `1`,
+/// `on` or `true`.
+pub fn trace(env: &Env) -> bool {
+    env.get(TRACE_VAR)
+        .is_some_and(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "1" | "on" | "true"))
+}
+
+/// Which build scripts are cached besides registry and git packages', and
+/// which never: `PCACHE_BUILD_SCRIPTS`, else the workspace's
+/// `build-scripts`, else none.
 pub fn build_scripts(env: &Env, workspace: &Settings) -> Option<BuildScripts> {
     env.get(BUILD_SCRIPTS_VAR)
         .filter(|v| !v.trim().is_empty())
@@ -647,7 +532,10 @@ mod tests {
         );
         assert_eq!(problems.len(), 1, "{problems:?}");
         let workspace: Settings = toml::from_str("build-scripts = \"all\"").unwrap();
-        assert_eq!(build_scripts(&none, &workspace), Some(BuildScripts::All));
+        assert!(build_scripts(&none, &workspace).unwrap().all);
+        let skip = Env::from_pairs([(BUILD_SCRIPTS_VAR, "!zstd-sys")]);
+        let scripts = build_scripts(&skip, &workspace).unwrap();
+        assert!(scripts.skips("zstd-sys") && !scripts.includes("a"));
         assert!(toml::from_str::<Settings>("build-scripts = \"some\"").is_err());
     }
 

@@ -29,6 +29,9 @@ use crate::key::{self, Context, Level1, Level2, RUN_MARKER};
 use crate::record::LaunchRecord;
 use crate::run::{self, Finished};
 use crate::wrapper;
+use pcache_core::trace::Trace;
+
+mod verify;
 
 /// The name of every package's build-script cache in the per-user store.
 pub const CACHE_NAME: &str = "(build script)";
@@ -56,7 +59,10 @@ pub(crate) fn run(dir: &Path) -> ExitCode {
     // Cargo no longer runs pcache's wrapper (`cargo pcache disable`, or
     // `RUSTC_WRAPPER` set to something else): this launcher is a leftover.
     let enabled = std::env::var_os("RUSTC_WRAPPER").is_some_and(|w| wrapper::is_pcache_wrapper(&w));
-    if mode == Mode::Off || !enabled {
+    // Skipped since the script was compiled (`PCACHE_BUILD_SCRIPTS=!name`).
+    let skipped = config::build_scripts(&env, &config::Settings::default())
+        .is_some_and(|scripts| scripts.skips(&package_name()));
+    if mode == Mode::Off || !enabled || skipped {
         // As without pcache: the script, directly, and nothing written.
         let wrapper = if enabled {
             chained
@@ -95,6 +101,7 @@ struct Launch<'a> {
     max_size: u64,
     stats: bool,
     started: Instant,
+    trace: Trace,
 }
 
 impl<'a> Launch<'a> {
@@ -142,7 +149,9 @@ impl<'a> Launch<'a> {
             max_size,
             stats: config::stats(env),
             started,
+            trace: Trace::new(config::trace(env)),
         };
+        launch.trace.phase("prepare");
         for problem in problems {
             launch.warn(&problem);
         }
@@ -166,7 +175,9 @@ impl<'a> Launch<'a> {
 
     fn run(self) -> ExitCode {
         let ctx = self.context();
-        let level1 = match key::level1(&ctx) {
+        let level1 = key::level1(&ctx);
+        self.trace.phase("level 1 key");
+        let level1 = match level1 {
             Ok(level1) => level1,
             Err(problem) => {
                 self.warn(&problem);
@@ -180,19 +191,26 @@ impl<'a> Launch<'a> {
             .lock(&level1.key)
             .map_err(|e| self.warn(&e.cause().to_string()))
             .ok();
+        self.trace.phase("lock");
         let code = self.look_up_or_run(&ctx, &level1);
         drop(guard);
         self.tidy();
+        self.trace.phase("unlock");
+        self.trace.print(&self.package);
         code
     }
 
     fn look_up_or_run(&self, ctx: &Context<'_>, level1: &Level1) -> ExitCode {
         let declared = self.declared(level1);
+        self.trace.phase("declarations");
         let mut corrupt = false;
         if self.mode != Mode::Verify {
             for declarations in &declared {
                 let level2 = key::level2(level1, declarations, ctx);
-                match self.stored_run(&level2.key) {
+                self.trace.phase("level 2 key");
+                let stored = self.stored_run(&level2.key);
+                self.trace.phase("read");
+                match stored {
                     Ok(Some(stored)) => match self.hit(&level2, stored) {
                         Ok(code) => return code,
                         Err(problem) => {
@@ -271,14 +289,17 @@ impl<'a> Launch<'a> {
             .run(&stored.tree, &self.out_dir)
             .map_err(|e| e.to_string())?;
         self.mark(&level2.key);
+        self.trace.phase("restore");
         let mut out = std::io::stdout().lock();
         out.write_all(stdout.as_bytes())
             .and_then(|()| out.flush())
             .map_err(|e| format!("failed to print the stored stdout: {e}"))?;
+        self.trace.phase("replay");
         let elapsed = self.started.elapsed();
         self.record(
             StepRecord::new(Outcome::Hit, stored.compute_time, elapsed).bytes(stored.size_bytes, 0),
         );
+        self.trace.phase("statistics");
         eprintln!(
             "pcache: hit {} build script: restored {} paths ({}) in {}, saved {}",
             self.package,
@@ -295,7 +316,9 @@ impl<'a> Launch<'a> {
     fn miss(&self, level1: &Level1, declared: Vec<Declarations>, corrupt: bool) -> ExitCode {
         // A marker left by an earlier run in this `OUT_DIR` is not this one's.
         let _ = fs::remove_file(self.out_dir.join(RUN_MARKER));
-        let finished = match run::run_teeing(self.command()) {
+        let finished = run::run_teeing(self.command());
+        self.trace.phase("the real script");
+        let finished = match finished {
             Ok(finished) => finished,
             Err(e) => {
                 eprintln!(
@@ -314,6 +337,7 @@ impl<'a> Launch<'a> {
             .with_machine_paths(self.places().template(&stdout).as_str());
         let level2 = key::level2(level1, &declarations, &self.context());
         self.mark(&level2.key);
+        self.trace.phase("level 2 key");
         if self.mode == Mode::Verify {
             match self.stored_run(&level2.key) {
                 Ok(Some(stored)) => return self.verify(&level2, stored, &stdout, &finished),
@@ -336,7 +360,9 @@ impl<'a> Launch<'a> {
         } else {
             self.miss_reason(&level2, &declared, corrupt)
         };
-        match self.store_run(level1, &level2, declared, declarations, &stdout, &finished) {
+        let stored = self.store_run(level1, &level2, declared, declarations, &stdout, &finished);
+        self.trace.phase("store");
+        match stored {
             Ok(size) => {
                 let _ = self.store.set_last_miss(&LastMiss::new(
                     &level2.key,
@@ -421,62 +447,6 @@ impl<'a> Launch<'a> {
             self.warn(&e.to_string());
         }
         Ok(info.size_bytes)
-    }
-
-    /// `PCACHE=verify`: the run just made is compared with the stored one;
-    /// a difference fails the build, naming the first one.
-    fn verify(
-        &self,
-        level2: &Level2,
-        stored: StoredRun,
-        stdout: &str,
-        finished: &Finished,
-    ) -> ExitCode {
-        let places = self.places();
-        let template = places.template(stdout);
-        let difference = if template != stored.stdout {
-            Some(first_line_difference(
-                &places.render(&stored.stdout).unwrap_or_default(),
-                stdout,
-            ))
-        } else {
-            match self.out_dir_text().and_then(|place| {
-                Tree::capture(&self.out_dir, Some(place)).map_err(|e| e.to_string())
-            }) {
-                Ok(now) => stored
-                    .tree
-                    .first_difference(&now)
-                    .map(|d| format!("OUT_DIR: {d}")),
-                Err(problem) => {
-                    self.warn(&problem);
-                    None
-                }
-            }
-        };
-        self.record(StepRecord::new(
-            Outcome::Miss(MissReason::Verify),
-            finished.took,
-            finished.took,
-        ));
-        match difference {
-            None => {
-                eprintln!(
-                    "pcache: verified {} build script: ran in {}, identical to its entry",
-                    self.package,
-                    time(finished.took)
-                );
-                ExitCode::SUCCESS
-            }
-            Some(difference) => {
-                eprintln!(
-                    "error: pcache: PCACHE=verify: the build script of {} produced another result than \
-                     its stored run (key {}): {difference}; the script is nondeterministic, or reads \
-                     something its declared inputs miss",
-                    self.package, level2.key
-                );
-                ExitCode::from(101)
-            }
-        }
     }
 
     fn miss_reason(&self, level2: &Level2, declared: &[Declarations], corrupt: bool) -> MissReason {
@@ -574,22 +544,6 @@ struct StoredRun {
     stdout: Template,
     compute_time: Duration,
     size_bytes: u64,
-}
-
-/// Names the first line where `now` differs from `stored`.
-fn first_line_difference(stored: &str, now: &str) -> String {
-    let mut a = stored.lines();
-    let mut b = now.lines();
-    for n in 1.. {
-        match (a.next(), b.next()) {
-            (Some(x), Some(y)) if x == y => {}
-            (Some(x), Some(y)) => return format!("stdout line {n} was `{x}`, is `{y}`"),
-            (Some(x), None) => return format!("stdout line {n} `{x}` is missing"),
-            (None, Some(y)) => return format!("stdout line {n} `{y}` is new"),
-            (None, None) => break,
-        }
-    }
-    "stdout differs in its line endings".to_owned()
 }
 
 fn package_name() -> String {

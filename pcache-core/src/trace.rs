@@ -1,0 +1,73 @@
+//! `PCACHE_TRACE=1`: where the time of one step went, phase by phase,
+//! printed to stderr when the step ends. Off, a phase mark costs a branch.
+//!
+//! ```
+//! use pcache_core::trace::Trace;
+//!
+//! let trace = Trace::new(true);
+//! trace.phase("key");
+//! trace.phase("read");
+//! let line = trace.summary("hit zstd-sys").unwrap();
+//! assert!(line.starts_with("pcache trace: hit zstd-sys: "));
+//! assert!(line.contains("key ") && line.contains("read "));
+//! assert_eq!(Trace::new(false).summary("anything"), None);
+//! ```
+
+use std::cell::RefCell;
+use std::time::{Duration, Instant};
+
+/// Phases timed since the trace began, each from the end of the one before.
+#[derive(Debug)]
+pub struct Trace {
+    on: bool,
+    marks: RefCell<(Instant, Vec<(&'static str, Duration)>)>,
+}
+
+impl Trace {
+    /// A trace that records when `on` (see [`crate::config::trace`]).
+    pub fn new(on: bool) -> Trace {
+        Trace {
+            on,
+            marks: RefCell::new((Instant::now(), Vec::new())),
+        }
+    }
+
+    /// Ends the phase `name`: the time since the previous mark.
+    pub fn phase(&self, name: &'static str) {
+        if !self.on {
+            return;
+        }
+        let mut marks = self.marks.borrow_mut();
+        let now = Instant::now();
+        let took = now - marks.0;
+        marks.0 = now;
+        marks.1.push((name, took));
+    }
+
+    /// The line to print, naming `what` the step was: every phase and its
+    /// time, and the total; `None` when tracing is off.
+    pub fn summary(&self, what: &str) -> Option<String> {
+        if !self.on {
+            return None;
+        }
+        let marks = self.marks.borrow();
+        let total: Duration = marks.1.iter().map(|(_, d)| *d).sum();
+        let phases: Vec<String> = marks
+            .1
+            .iter()
+            .map(|(name, took)| format!("{name} {:.2} ms", took.as_secs_f64() * 1e3))
+            .collect();
+        Some(format!(
+            "pcache trace: {what}: {} (total {:.2} ms)",
+            phases.join(", "),
+            total.as_secs_f64() * 1e3
+        ))
+    }
+
+    /// Prints the summary to stderr, if tracing.
+    pub fn print(&self, what: &str) {
+        if let Some(line) = self.summary(what) {
+            eprintln!("{line}");
+        }
+    }
+}
