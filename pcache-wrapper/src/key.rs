@@ -112,6 +112,8 @@ pub(crate) struct Context<'a> {
     pub(crate) local: bool,
     /// Where digests are remembered.
     pub(crate) memo_root: Option<&'a Path>,
+    /// Cargo's home, where registry and git packages are unpacked.
+    pub(crate) cargo_home: Option<&'a Path>,
 }
 
 /// Level 1: the key, and what it is made of (for `why`).
@@ -142,12 +144,13 @@ struct Material<'a> {
 /// When the package's sources cannot be read.
 pub(crate) fn level1(ctx: &Context<'_>) -> Result<Level1, String> {
     let source =
-        source::package_digest(ctx.manifest_dir, ctx.out_dir, ctx.memo_root).map_err(|e| {
-            format!(
-                "failed to read the package's sources in `{}`: {e}",
-                ctx.manifest_dir.display()
-            )
-        })?;
+        source::package_digest(ctx.manifest_dir, ctx.out_dir, ctx.cargo_home, ctx.memo_root)
+            .map_err(|e| {
+                format!(
+                    "failed to read the package's sources in `{}`: {e}",
+                    ctx.manifest_dir.display()
+                )
+            })?;
     let rustc = ctx
         .vars
         .get("RUSTC")
@@ -244,12 +247,20 @@ pub(crate) fn level2(level1: &Level1, declarations: &Declarations, ctx: &Context
             (name.as_str(), value)
         })
         .collect();
+    // A registry or git package's own files never change: whether they are
+    // there is all that can differ.
+    let immutable = source::immutable_source(ctx.manifest_dir, ctx.cargo_home).is_some();
     let files: Vec<(&str, Option<u128>)> = declarations
         .files
         .iter()
         .map(|file| {
             let path = Declarations::resolve(file, ctx.manifest_dir);
-            (file.as_str(), source::path_digest(&path, ctx.memo_root))
+            let digest = if immutable && !Declarations::is_outside(file) {
+                path.exists().then_some(0)
+            } else {
+                source::path_digest(&path, ctx.memo_root)
+            };
+            (file.as_str(), digest)
         })
         .collect();
     let machine: Vec<(&str, Option<u128>)> = declarations
@@ -339,6 +350,7 @@ mod tests {
             script: 7,
             local: false,
             memo_root: None,
+            cargo_home: None,
         }
     }
 

@@ -1,21 +1,44 @@
 //! The identities a run's key is made of that take work to learn: the
-//! package's sources by content, and the rustc that Cargo uses. Both are
-//! remembered per file identity under the per-user store, so a hit does not
-//! hash a package's sources again while they are provably unchanged.
+//! package's sources, and the rustc that Cargo uses. Both are remembered
+//! per file identity under the per-user store, so a hit does not hash a
+//! package's sources again while they are provably unchanged.
+//!
+//! A registry or git package's sources, unpacked by Cargo under
+//! `$CARGO_HOME`, are immutable as far as Cargo is concerned (it never
+//! looks at them again to decide a rebuild): they count by where they are
+//! under `$CARGO_HOME` (the registry, name and version, or the git
+//! revision) and, for a registry package, by the `.crate` file they came
+//! from — the same for every user and checkout, and read once.
 
 use std::fs;
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use pcache_core::digests::{FileStamp, Memo};
 use xxhash_rust::xxh3::{Xxh3, xxh3_128};
 
-/// The digest of the package's sources: every file under `manifest_dir`
-/// by relative path and content, as Cargo would watch them — without
-/// version-control directories, build directories (`target`, or any
-/// directory holding a `CACHEDIR.TAG`), packages nested inside, and
-/// `out_dir`. Symlinks count by their target.
+/// Where a registry or git package's sources are, relative to Cargo's home
+/// (`registry/src/<index>/<name>-<version>`, `git/checkouts/<repo>/<rev>/…`);
+/// `None` for any other package.
+pub(crate) fn immutable_source(manifest_dir: &Path, cargo_home: Option<&Path>) -> Option<PathBuf> {
+    let home = cargo_home?;
+    let relative = manifest_dir.strip_prefix(home).ok()?;
+    let mut parts = relative.components().map(|c| c.as_os_str());
+    let unpacked = matches!(
+        (parts.next()?.to_str()?, parts.next()?.to_str()?),
+        ("registry", "src") | ("git", "checkouts")
+    );
+    (unpacked && parts.count() >= 2).then(|| relative.to_owned())
+}
+
+/// The digest of the package's sources. For a registry or git package
+/// ([`immutable_source`]): its place under Cargo's home and the digest of
+/// the `.crate` file it was unpacked from. For any other: every file under
+/// `manifest_dir` by relative path and content, as Cargo would watch them —
+/// without version-control directories, build directories (`target`, or
+/// any directory holding a `CACHEDIR.TAG`), packages nested inside, and
+/// `out_dir`; symlinks count by their target.
 ///
 /// # Errors
 ///
@@ -23,8 +46,22 @@ use xxhash_rust::xxh3::{Xxh3, xxh3_128};
 pub(crate) fn package_digest(
     manifest_dir: &Path,
     out_dir: &Path,
+    cargo_home: Option<&Path>,
     memo_root: Option<&Path>,
 ) -> io::Result<u128> {
+    if let Some(relative) = immutable_source(manifest_dir, cargo_home) {
+        let mut hasher = Xxh3::new();
+        hasher.update(b"unpacked by Cargo\0");
+        hasher.update(relative.to_string_lossy().as_bytes());
+        if let Some(crate_file) = crate_file(&relative, cargo_home) {
+            hasher.update(
+                &path_digest(&crate_file, memo_root)
+                    .unwrap_or(0)
+                    .to_le_bytes(),
+            );
+        }
+        return Ok(hasher.digest128());
+    }
     let mut memo = Memo::load(memo_root, "package", manifest_dir);
     let mut hasher = Xxh3::new();
     walk(manifest_dir, manifest_dir, out_dir, &mut hasher, &mut memo)?;
@@ -75,6 +112,23 @@ fn walk(
         hasher.update(b"\0");
     }
     Ok(())
+}
+
+/// `registry/src/<index>/<package>` → `$CARGO_HOME/registry/cache/<index>/<package>.crate`.
+fn crate_file(relative: &Path, cargo_home: Option<&Path>) -> Option<PathBuf> {
+    let mut parts = relative.components();
+    if parts.next()?.as_os_str() != "registry" {
+        return None;
+    }
+    parts.next()?;
+    let index = parts.next()?.as_os_str();
+    let package = parts.next()?.as_os_str().to_str()?;
+    Some(
+        cargo_home?
+            .join("registry/cache")
+            .join(index)
+            .join(format!("{package}.crate")),
+    )
 }
 
 /// The digest of the named file's or directory's contents, for a declared
@@ -172,7 +226,7 @@ mod tests {
         fs::write(p.join("src/lib.c"), "int x;").unwrap();
         let out = p.join("target/debug/build/x-1/out");
         fs::create_dir_all(&out).unwrap();
-        let digest = || package_digest(p, &out, None).unwrap();
+        let digest = || package_digest(p, &out, None, None).unwrap();
         let first = digest();
         // Build output, version control and nested packages do not count.
         fs::write(out.join("gen.rs"), "x").unwrap();
@@ -200,13 +254,59 @@ mod tests {
         }
         let none = Path::new("/none");
         assert_eq!(
-            package_digest(a.path(), none, None).unwrap(),
-            package_digest(b.path(), none, None).unwrap()
+            package_digest(a.path(), none, None, None).unwrap(),
+            package_digest(b.path(), none, None, None).unwrap()
         );
         assert_eq!(
             path_digest(&a.path().join("c"), None),
             path_digest(&b.path().join("c"), None)
         );
         assert_eq!(path_digest(&a.path().join("missing"), None), None);
+    }
+
+    #[test]
+    fn a_registry_package_counts_by_its_place_and_crate_file() {
+        let home = tempfile::tempdir().unwrap();
+        let h = home.path();
+        let pkg = h.join("registry/src/index.example-1/zstd-sys-2.0.15");
+        fs::create_dir_all(pkg.join("src")).unwrap();
+        fs::write(pkg.join("src/lib.rs"), "one").unwrap();
+        let cache = h.join("registry/cache/index.example-1");
+        fs::create_dir_all(&cache).unwrap();
+        fs::write(cache.join("zstd-sys-2.0.15.crate"), "crate v1").unwrap();
+        assert_eq!(
+            immutable_source(&pkg, Some(h)),
+            Some(PathBuf::from(
+                "registry/src/index.example-1/zstd-sys-2.0.15"
+            ))
+        );
+        let out = h.join("out");
+        let digest = || package_digest(&pkg, &out, Some(h), None).unwrap();
+        let first = digest();
+        // The unpacked sources are not read…
+        fs::write(pkg.join("src/lib.rs"), "edited in place").unwrap();
+        assert_eq!(digest(), first);
+        // …the archive they came from is.
+        fs::write(cache.join("zstd-sys-2.0.15.crate"), "crate v2").unwrap();
+        assert_ne!(digest(), first);
+        // Another Cargo home holding the same package: the same digest.
+        let other = tempfile::tempdir().unwrap();
+        let o = other.path();
+        fs::create_dir_all(o.join("registry/src/index.example-1/zstd-sys-2.0.15")).unwrap();
+        fs::create_dir_all(o.join("registry/cache/index.example-1")).unwrap();
+        fs::write(
+            o.join("registry/cache/index.example-1/zstd-sys-2.0.15.crate"),
+            "crate v2",
+        )
+        .unwrap();
+        let moved = o.join("registry/src/index.example-1/zstd-sys-2.0.15");
+        assert_eq!(
+            package_digest(&moved, &out, Some(o), None).unwrap(),
+            digest()
+        );
+        // Path packages, and Cargo's home itself, are walked.
+        assert_eq!(immutable_source(&h.join("registry/src"), Some(h)), None);
+        assert_eq!(immutable_source(&out, Some(h)), None);
+        assert_eq!(immutable_source(&pkg, None), None);
     }
 }

@@ -158,10 +158,7 @@ fn from_cargo_home() -> bool {
     let Some(manifest_dir) = std::env::var_os("CARGO_MANIFEST_DIR").map(PathBuf::from) else {
         return false;
     };
-    config::cargo_home().is_some_and(|home| {
-        manifest_dir.starts_with(home.join("registry"))
-            || manifest_dir.starts_with(home.join("git"))
-    })
+    crate::source::immutable_source(&manifest_dir, config::cargo_home().as_deref()).is_some()
 }
 
 /// `[workspace.metadata.pcache]` of the workspace being built: Cargo runs

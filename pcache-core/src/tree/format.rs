@@ -7,7 +7,7 @@ use serde_bytes::ByteBuf;
 /// are the next `len` bytes of the tree's data; `holes` are the offsets in
 /// them where the tree's place (its directory's path) was, in rising order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub(super) enum Node {
+pub(crate) enum Node {
     Dir {
         path: String,
     },
@@ -25,6 +25,13 @@ pub(super) enum Node {
 
 /// `pctree1` had no holes in its files.
 const TREE_MAGIC: [u8; 8] = *b"pctree2\0";
+
+/// The magic and the index's length, before the index.
+pub(crate) const HEAD_LEN: usize = 12;
+
+fn bad(what: &str) -> String {
+    format!("invalid stored file tree: {what}")
+}
 
 impl Node {
     pub(super) fn path(&self) -> &str {
@@ -63,27 +70,37 @@ impl Tree {
 
     /// Parses and validates an encoded tree.
     pub(super) fn decode(bytes: Vec<u8>) -> Result<Tree, String> {
-        let bad = |what: &str| format!("invalid stored file tree: {what}");
-        if bytes.get(..8) != Some(&TREE_MAGIC[..]) {
+        let index_len = Tree::index_len(&bytes)?;
+        let data = HEAD_LEN + index_len;
+        let index = bytes
+            .get(HEAD_LEN..data)
+            .ok_or_else(|| bad("index past the end"))?;
+        let nodes = Tree::decode_index(index, (bytes.len() - data) as u64)?;
+        Ok(Tree { nodes, bytes, data })
+    }
+
+    /// The length of the index, from the first [`HEAD_LEN`] bytes of an
+    /// encoded tree.
+    pub(crate) fn index_len(head: &[u8]) -> Result<usize, String> {
+        if head.get(..8) != Some(&TREE_MAGIC[..]) {
             return Err(bad("no tree tag"));
         }
-        let index_len = bytes
-            .get(8..12)
+        head.get(8..HEAD_LEN)
             .and_then(|b| b.try_into().ok())
-            .map(u32::from_le_bytes)
-            .ok_or_else(|| bad("truncated"))? as usize;
-        let data = 12usize
-            .checked_add(index_len)
-            .filter(|end| *end <= bytes.len())
-            .ok_or_else(|| bad("index past the end"))?;
-        let nodes: Vec<Node> =
-            rmp_serde::from_slice(&bytes[12..data]).map_err(|e| bad(&e.to_string()))?;
+            .map(|b| u32::from_le_bytes(b) as usize)
+            .ok_or_else(|| bad("truncated"))
+    }
+
+    /// Parses and validates an index whose files' contents take `data_len`
+    /// bytes.
+    pub(crate) fn decode_index(index: &[u8], data_len: u64) -> Result<Vec<Node>, String> {
+        let nodes: Vec<Node> = rmp_serde::from_slice(index).map_err(|e| bad(&e.to_string()))?;
         validate(&nodes).map_err(|e| e.to_string())?;
         let lengths = nodes.iter().try_fold(0u64, |sum, node| match node {
             Node::File { len, .. } => sum.checked_add(*len),
             _ => Some(sum),
         });
-        if lengths != Some((bytes.len() - data) as u64) {
+        if lengths != Some(data_len) {
             return Err(bad("file lengths do not add up"));
         }
         let holes_fit = nodes.iter().all(|node| match node {
@@ -95,7 +112,12 @@ impl Tree {
         if !holes_fit {
             return Err(bad("holes out of order or past the end of their file"));
         }
-        Ok(Tree { nodes, bytes, data })
+        Ok(nodes)
+    }
+
+    /// The files' contents, one after the other.
+    pub(super) fn data(&self) -> &[u8] {
+        &self.bytes[self.data..]
     }
 
     /// Every node, with each file's stored contents.

@@ -50,8 +50,10 @@
 mod capture;
 mod format;
 mod restore;
+mod stored;
 #[cfg(test)]
 mod tests;
 
 pub use format::Tree;
 pub use restore::Restore;
+pub use stored::RestoredTree;

@@ -70,9 +70,30 @@ impl<'a> Restore<'a> {
     /// destination holds a file or symlink where the tree has a directory
     /// (nothing is written through it).
     pub fn run(self, tree: &Tree, dest: &Path) -> Result<Vec<PathBuf>> {
+        self.run_from(
+            &tree.nodes,
+            Contents::Memory(tree.data()),
+            dest,
+            &mut || Ok(()),
+        )
+    }
+
+    /// Restores the tree of `nodes`, whose files' contents come from
+    /// `contents`, into `dest`. `before_use` runs once everything is
+    /// written and before an exact restore swaps it in: its error (the
+    /// source found changed) leaves the destination as it was.
+    pub(crate) fn run_from(
+        self,
+        nodes: &[Node],
+        contents: Contents<'_>,
+        dest: &Path,
+        before_use: &mut dyn FnMut() -> Result<()>,
+    ) -> Result<Vec<PathBuf>> {
         if !self.exact {
             fs::create_dir_all(dest).op("create directory", dest)?;
-            return write_nodes(tree, dest, self.place, true);
+            let paths = write_nodes(nodes, contents, dest, self.place, true)?;
+            before_use()?;
+            return Ok(paths);
         }
         let parent = dest
             .parent()
@@ -90,7 +111,8 @@ impl<'a> Restore<'a> {
             next()
         ));
         fs::create_dir(&staging).op("create directory", &staging)?;
-        let written = write_nodes(tree, &staging, self.place, false).and_then(|paths| {
+        let written = write_nodes(nodes, contents, &staging, self.place, false).and_then(|paths| {
+            before_use()?;
             swap(&staging, dest)?;
             Ok(paths)
         });
@@ -172,17 +194,30 @@ fn swap(staging: &Path, dest: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Writes every node of `tree` under `dest`. `careful`: `dest` may hold
-/// files already (leave identical ones, write atomically); else it is a new
-/// empty directory of ours.
+/// Where the files' contents of a tree being restored are: one after the
+/// other, in the order of the file nodes.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Contents<'a> {
+    /// In memory.
+    Memory(&'a [u8]),
+    /// In an open file, from `offset` on (an entry file: they are copied
+    /// from it by the kernel where it can, never through this process).
+    File { file: &'a fs::File, offset: u64 },
+}
+
+/// Writes every node under `dest`. `careful`: `dest` may hold files already
+/// (leave identical ones, write atomically); else it is a new empty
+/// directory of ours.
 fn write_nodes(
-    tree: &Tree,
+    nodes: &[Node],
+    contents: Contents<'_>,
     dest: &Path,
     place: Option<&str>,
     careful: bool,
 ) -> Result<Vec<PathBuf>> {
-    let mut paths = Vec::with_capacity(tree.nodes.len());
-    for (node, contents) in tree.entries() {
+    let mut paths = Vec::with_capacity(nodes.len());
+    let mut at = 0u64;
+    for node in nodes {
         let rel = node.path();
         let target = dest.join(rel);
         if careful {
@@ -200,19 +235,38 @@ fn write_nodes(
                 Err(_) => fs::create_dir(&target).op("create directory", &target)?,
             },
             Node::File {
-                executable, holes, ..
+                executable,
+                holes,
+                len,
+                ..
             } => {
+                let start = at;
+                at += len;
+                let read;
+                let bytes: &[u8] = match contents {
+                    // `decode` checked that the lengths add up to the data.
+                    Contents::Memory(data) => &data[start as usize..at as usize],
+                    Contents::File { file, offset } if holes.is_empty() && !careful => {
+                        copy_new_file(file, offset + start, *len, &target, *executable)?;
+                        paths.push(PathBuf::from(rel));
+                        continue;
+                    }
+                    Contents::File { file, offset } => {
+                        read = read_range(file, offset + start, *len, &target)?;
+                        &read
+                    }
+                };
                 let filled;
-                let contents = if holes.is_empty() {
-                    contents
+                let bytes = if holes.is_empty() {
+                    bytes
                 } else {
-                    filled = fill(contents, holes, place.unwrap_or(""));
+                    filled = fill(bytes, holes, place.unwrap_or(""));
                     &filled[..]
                 };
                 if careful {
-                    write_file_atomically(&target, contents, *executable)?;
+                    write_file_atomically(&target, bytes, *executable)?;
                 } else {
-                    write_new_file(&target, contents, *executable)?;
+                    write_new_file(&target, bytes, *executable)?;
                 }
             }
             Node::Symlink { target: link, .. } => write_symlink(&target, link)?,
@@ -263,9 +317,122 @@ fn ensure_real_dirs(dest: &Path, rel: &str) -> Result<()> {
 
 /// Writes a file into a directory of our own, which nobody reads yet.
 fn write_new_file(target: &Path, contents: &[u8], executable: bool) -> Result<()> {
-    let mut file = fs::File::create_new(target).op("create", target)?;
-    file.write_all(contents).op("write", target)?;
-    set_mode(&file, target, executable)
+    let mut file = create_new(target, executable)?;
+    file.write_all(contents).op("write", target)
+}
+
+/// Writes a file into a directory of our own with the `len` bytes of `src`
+/// at `offset`: copied by the kernel (`copy_file_range`) where it can.
+fn copy_new_file(
+    src: &fs::File,
+    offset: u64,
+    len: u64,
+    target: &Path,
+    executable: bool,
+) -> Result<()> {
+    let file = create_new(target, executable)?;
+    let copied = copy_in_kernel(src, offset, len, &file).op("copy into", target)?;
+    if copied < len {
+        let rest = read_range(src, offset + copied, len - copied, target)?;
+        (&file).write_all(&rest).op("write", target)?;
+    }
+    Ok(())
+}
+
+/// A new file with the mode a restore gives it, set as it is created (the
+/// mode already excludes the umask's bits, which the kernel masks again).
+fn create_new(target: &Path, executable: bool) -> Result<fs::File> {
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(mode(executable));
+    }
+    #[cfg(not(unix))]
+    let _ = executable;
+    let file = options.open(target).op("create", target)?;
+    // The kernel masks the umask's bits again: an `x` it masks (a umask
+    // with 011, say) is set afterwards.
+    #[cfg(unix)]
+    if mode(executable) & current_umask() != 0 {
+        set_mode(&file, target, executable)?;
+    }
+    Ok(file)
+}
+
+/// Copies up to `len` bytes of `src` at `offset` to the end of `dest`
+/// without passing them through this process; returns how many were copied
+/// (fewer when the kernel cannot: the caller copies the rest).
+#[cfg(target_os = "linux")]
+fn copy_in_kernel(src: &fs::File, offset: u64, len: u64, dest: &fs::File) -> io::Result<u64> {
+    use std::os::fd::AsRawFd;
+    let mut off_in = libc::loff_t::try_from(offset).map_err(io::Error::other)?;
+    let mut copied = 0u64;
+    while copied < len {
+        let chunk = usize::try_from(len - copied)
+            .unwrap_or(usize::MAX)
+            .min(1 << 30);
+        // SAFETY: two open descriptors, an offset we own, a null output
+        // offset (the file position is used and advanced).
+        let n = unsafe {
+            libc::copy_file_range(
+                src.as_raw_fd(),
+                &mut off_in,
+                dest.as_raw_fd(),
+                std::ptr::null_mut(),
+                chunk,
+                0,
+            )
+        };
+        match n {
+            0 => break,
+            n if n > 0 => copied += n as u64,
+            _ => {
+                let e = io::Error::last_os_error();
+                match e.raw_os_error() {
+                    Some(libc::EINTR) => {}
+                    // Not across these file systems, or not at all here:
+                    // the caller copies the rest by reading.
+                    Some(
+                        libc::EXDEV | libc::ENOSYS | libc::EINVAL | libc::EOPNOTSUPP | libc::EPERM,
+                    ) => break,
+                    _ => return Err(e),
+                }
+            }
+        }
+    }
+    Ok(copied)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn copy_in_kernel(_src: &fs::File, _offset: u64, _len: u64, _dest: &fs::File) -> io::Result<u64> {
+    Ok(0)
+}
+
+/// The `len` bytes of `src` at `offset`; a short file is a truncated entry.
+fn read_range(src: &fs::File, offset: u64, len: u64, target: &Path) -> Result<Vec<u8>> {
+    let mut buf = vec![
+        0u8;
+        usize::try_from(len)
+            .map_err(io::Error::other)
+            .op("read for", target)?
+    ];
+    read_exact_at(src, &mut buf, offset).op("read entry for", target)?;
+    Ok(buf)
+}
+
+#[cfg(unix)]
+fn read_exact_at(src: &fs::File, buf: &mut [u8], offset: u64) -> io::Result<()> {
+    std::os::unix::fs::FileExt::read_exact_at(src, buf, offset)
+}
+
+#[cfg(not(unix))]
+fn read_exact_at(src: &fs::File, buf: &mut [u8], offset: u64) -> io::Result<()> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut src = src;
+    src.seek(SeekFrom::Start(offset))?;
+    src.read_exact(buf)
 }
 
 /// Writes atomically, so a reader (rustc `include!`ing the file) never sees

@@ -21,7 +21,7 @@ use pcache_core::config::{self, Env, Mode};
 use pcache_core::places::{Places, Template};
 use pcache_core::record::{EntryNotes, LastMiss, MissReason, Outcome, StepRecord};
 use pcache_core::remote::{EntryName, RemoteClient};
-use pcache_core::tree::{Restore, Tree};
+use pcache_core::tree::{Restore, RestoredTree, Tree};
 use pcache_core::{CacheMeta, Key, Lookup, Store, conventions, gc};
 
 use crate::declare::Declarations;
@@ -102,6 +102,7 @@ struct Launch<'a> {
     stats: bool,
     started: Instant,
     trace: Trace,
+    cargo_home: Option<PathBuf>,
 }
 
 impl<'a> Launch<'a> {
@@ -150,6 +151,7 @@ impl<'a> Launch<'a> {
             stats: config::stats(env),
             started,
             trace: Trace::new(config::trace(env)),
+            cargo_home: config::cargo_home(),
         };
         launch.trace.phase("prepare");
         for problem in problems {
@@ -166,6 +168,7 @@ impl<'a> Launch<'a> {
             script: self.record.identity,
             local: self.record.local,
             memo_root: Some(&self.home),
+            cargo_home: self.cargo_home.as_deref(),
         }
     }
 
@@ -208,14 +211,15 @@ impl<'a> Launch<'a> {
             for declarations in &declared {
                 let level2 = key::level2(level1, declarations, ctx);
                 self.trace.phase("level 2 key");
-                let stored = self.stored_run(&level2.key);
-                self.trace.phase("read");
-                match stored {
-                    Ok(Some(stored)) => match self.hit(&level2, stored) {
+                match self.restore(&level2.key) {
+                    Ok(Some(restored)) => match self.hit(&level2, restored) {
                         Ok(code) => return code,
                         Err(problem) => {
                             self.warn(&problem);
                             corrupt = true;
+                            // The script runs into the OUT_DIR Cargo gave it.
+                            let _ = fs::remove_dir_all(&self.out_dir);
+                            let _ = fs::create_dir_all(&self.out_dir);
                         }
                     },
                     Ok(None) => {}
@@ -253,8 +257,8 @@ impl<'a> Launch<'a> {
         }
     }
 
-    /// The run stored under `key` (fetched from the remote when not here):
-    /// its `OUT_DIR` tree, stdout and facts.
+    /// The run stored under `key` (fetched from the remote when not here),
+    /// read whole: its `OUT_DIR` tree and stdout.
     fn stored_run(&self, key: &Key) -> Result<Option<StoredRun>, String> {
         self.fetch_if_missing(key);
         match self
@@ -269,44 +273,57 @@ impl<'a> Launch<'a> {
                 Ok(Some(StoredRun {
                     tree: found.value,
                     stdout: Template::from_string(stdout),
-                    compute_time: found.info.compute_time,
-                    size_bytes: found.info.size_bytes,
                 }))
             }
             Lookup::Absent | Lookup::Expired => Ok(None),
         }
     }
 
+    /// The run stored under `key` (fetched from the remote when not here),
+    /// its `OUT_DIR` restored exactly: swapped in whole, or left as it was.
+    fn restore(&self, key: &Key) -> Result<Option<RestoredTree>, String> {
+        self.fetch_if_missing(key);
+        let place = self.out_dir_text()?;
+        let restored = self
+            .store
+            .restore_tree(key, Restore::exact().place(place), &self.out_dir)
+            .map_err(|e| e.to_string());
+        self.trace.phase("read and restore");
+        match restored? {
+            Lookup::Found(restored) => Ok(Some(restored)),
+            Lookup::Absent | Lookup::Expired => Ok(None),
+        }
+    }
+
     /// A hit: `OUT_DIR` restored, stdout printed again, the script not run.
-    fn hit(&self, level2: &Level2, stored: StoredRun) -> Result<ExitCode, String> {
-        let places = self.places();
-        let stdout = places
-            .render(&stored.stdout)
+    fn hit(&self, level2: &Level2, restored: RestoredTree) -> Result<ExitCode, String> {
+        let notes =
+            EntryNotes::decode(&restored.notes).ok_or("the stored run's notes do not decode")?;
+        let template =
+            Template::from_string(notes.directives.into_iter().next().unwrap_or_default());
+        let stdout = self
+            .places()
+            .render(&template)
             .map_err(|_| "the stored run's stdout names a place this run lacks".to_owned())?;
-        let out_dir = self.out_dir_text()?;
-        let restored = Restore::exact()
-            .place(out_dir)
-            .run(&stored.tree, &self.out_dir)
-            .map_err(|e| e.to_string())?;
         self.mark(&level2.key);
-        self.trace.phase("restore");
         let mut out = std::io::stdout().lock();
         out.write_all(stdout.as_bytes())
             .and_then(|()| out.flush())
             .map_err(|e| format!("failed to print the stored stdout: {e}"))?;
         self.trace.phase("replay");
         let elapsed = self.started.elapsed();
+        let compute_time = restored.info.compute_time;
         self.record(
-            StepRecord::new(Outcome::Hit, stored.compute_time, elapsed).bytes(stored.size_bytes, 0),
+            StepRecord::new(Outcome::Hit, compute_time, elapsed).bytes(restored.info.size_bytes, 0),
         );
         self.trace.phase("statistics");
         eprintln!(
             "pcache: hit {} build script: restored {} paths ({}) in {}, saved {}",
             self.package,
-            restored.len(),
-            conventions::format_size(stored.tree.content_bytes()),
+            restored.paths.len(),
+            conventions::format_size(restored.content_bytes),
             time(elapsed),
-            time(stored.compute_time.saturating_sub(elapsed)),
+            time(compute_time.saturating_sub(elapsed)),
         );
         Ok(ExitCode::SUCCESS)
     }
@@ -538,12 +555,10 @@ impl<'a> Launch<'a> {
     }
 }
 
-/// A run as stored.
+/// A run as stored, read whole (for `PCACHE=verify`).
 struct StoredRun {
     tree: Tree,
     stdout: Template,
-    compute_time: Duration,
-    size_bytes: u64,
 }
 
 fn package_name() -> String {
