@@ -23,8 +23,16 @@
 //! difference is what recording a step's outcome costs a hit.
 //!
 //! The large values are each set beside a `std::fs::read` of their entry
-//! file, timed in the same process right after the hit: the floor. It then
-//! repeats everything with `[profile.dev.build-override] opt-level = 3`.
+//! file, timed in the same process right after the hit: the floor.
+//!
+//! Then the hit users meet most: the *first* one, right after the miss (a
+//! `cargo build` followed at once by `cargo check` or a release build). For
+//! each of a few fresh keys, one build computes `bytes32`, `text32`, `phf`
+//! and `bindgen`, and the next build, started as soon as the first ends,
+//! hits them.
+//!
+//! It then repeats everything with `[profile.dev.build-override]
+//! opt-level = 3`.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -34,6 +42,10 @@ use std::time::Duration;
 
 const MEMBERS: usize = 500;
 const RERUNS: usize = 15;
+/// Fresh keys whose first hit is measured right after their miss.
+const FIRSTS: usize = 7;
+/// The steps whose first hit is measured.
+const FIRST_HIT: [&str; 4] = ["bytes32", "text32", "phf", "bindgen"];
 
 /// Steps whose hit time is set beside a read of their entry file.
 const AGAINST_READ: [&str; 4] = ["bytes32", "text32", "phf", "big"];
@@ -46,12 +58,13 @@ fn main() {
         ("opt-level 0 (default)", None),
         ("build-override opt-level 3", Some("3")),
     ] {
-        let run = |rerun: usize, reads: &str, stats: &str| -> String {
+        let run_first = |rerun: usize, reads: &str, stats: &str, first: usize| -> String {
             let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
             cmd.args(["build", "-p", "hitprobe", "-vv"])
                 .current_dir(root.path())
                 .env("CARGO_TARGET_DIR", &target)
                 .env("HITPROBE_RERUN", rerun.to_string())
+                .env("HITPROBE_FIRST", first.to_string())
                 .env("HITPROBE_READ", reads)
                 .env("PCACHE_STATS", stats)
                 .env_remove("PCACHE")
@@ -66,6 +79,7 @@ fn main() {
             // depending on its version.
             stderr + &String::from_utf8_lossy(&out.stdout)
         };
+        let run = |rerun: usize, reads: &str, stats: &str| run_first(rerun, reads, stats, 0);
         // Compile and fill the caches, then wait out the racy window in
         // which an entry is verified on every read.
         run(0, "", "on");
@@ -159,6 +173,47 @@ fn main() {
             println!(
                 "  {what}: hit p50 {hit:?}, fs::read of the entry p50 {read:?}, ratio {:.2}",
                 hit.as_secs_f64() / read.as_secs_f64()
+            );
+        }
+
+        // The first hit, right after the miss.
+        let mut first: BTreeMap<&str, Vec<Duration>> = BTreeMap::new();
+        for round in 1..=FIRSTS {
+            run_first(10_000 + 2 * round, "", "on", round);
+            let output = run_first(10_001 + 2 * round, "", "on", round);
+            for step in FIRST_HIT {
+                let time = if step == "bindgen" {
+                    probe_time(&output, "hitprobe: bindgen total")
+                } else {
+                    step_time(&output, &format!("hit {step}"))
+                };
+                first.entry(step).or_default().push(time);
+            }
+        }
+        println!("  first hit, right after the miss ({FIRSTS} fresh keys), against later hits:");
+        for (step, what) in [
+            ("bytes32", "32 MiB Vec<u8>"),
+            ("text32", "32 MiB String"),
+            ("phf", "8.7 MB String"),
+            (
+                "bindgen",
+                "cached_files, 650 KB file() input, 125 KB file restored",
+            ),
+        ] {
+            let first = median(first.get_mut(step).unwrap());
+            let later = median(times.get_mut(step).unwrap());
+            let floor = times
+                .get_mut(format!("read {step}").as_str())
+                .map(|reads| median(reads));
+            let against = floor.map_or_else(String::new, |read| {
+                format!(
+                    ", first/fs::read {:.2}",
+                    first.as_secs_f64() / read.as_secs_f64()
+                )
+            });
+            println!(
+                "    {what}: first p50 {first:?}, later p50 {later:?}, first/later {:.2}{against}",
+                first.as_secs_f64() / later.as_secs_f64()
             );
         }
     }
@@ -303,11 +358,14 @@ fn main() {
     });
     assert_eq!(directives.len(), 64);
 
-    let bytes: Vec<u8> = pcache_build::cached("bytes32", 1u8, || vec![7u8; 32 << 20]);
+    // A fresh key per round of the first-hit measurement; 0 otherwise.
+    let first: u32 = std::env::var("HITPROBE_FIRST").ok().and_then(|v| v.parse().ok()).unwrap_or(0);
+    println!("cargo:rerun-if-env-changed=HITPROBE_FIRST");
+    let bytes: Vec<u8> = pcache_build::cached("bytes32", (1u8, first), || vec![7u8; 32 << 20]);
     assert_eq!(bytes.len(), 32 << 20);
-    let text: String = pcache_build::cached("text32", 1u8, || "pub const X: u8 = 0;\n".repeat((32 << 20) / 21));
+    let text: String = pcache_build::cached("text32", (1u8, first), || "pub const X: u8 = 0;\n".repeat((32 << 20) / 21));
     assert!(text.len() > 30 << 20);
-    let phf: String = pcache_build::cached("phf", 1u8, || {
+    let phf: String = pcache_build::cached("phf", (1u8, first), || {
         (0..200_000u32).map(|i| format!("    (\"key{i:06}\", {i}),\n")).collect::<String>()
             + &"/".repeat(8_700_000usize.saturating_sub(200_000 * 21))
     });
@@ -315,7 +373,7 @@ fn main() {
 
     let started = Instant::now();
     let header = pcache_build::file("header.h");
-    let generated = pcache_build::cached_files("bindgen", (&header, "bindgen 0.72"), &out, |dir| {
+    let generated = pcache_build::cached_files("bindgen", (&header, "bindgen 0.72", first), &out, |dir| {
         let text = std::fs::read_to_string("header.h")?;
         let bindings: String = text
             .lines()

@@ -87,11 +87,23 @@ impl TempFile {
     }
 
     /// Sets the file's mtime to `created` and renames it to `dest`.
-    pub(crate) fn persist(mut self, dest: &Path, created: SystemTime) -> Result<()> {
+    pub(crate) fn persist(self, dest: &Path, created: SystemTime) -> Result<()> {
+        self.persist_open(dest, created).map(drop)
+    }
+
+    /// As [`persist`](TempFile::persist), returning the file still open
+    /// where the platform allows renaming an open file (Unix), to learn its
+    /// identity after the rename.
+    pub(crate) fn persist_open(mut self, dest: &Path, created: SystemTime) -> Result<Option<File>> {
         let file = self.file.take().expect("temporary file persisted twice");
         filetime::set_file_handle_times(&file, None, Some(FileTime::from_system_time(created)))
             .op("set modification time of", &self.path)?;
-        drop(file);
+        let file = if cfg!(unix) {
+            Some(file)
+        } else {
+            drop(file);
+            None
+        };
         fs::rename(&self.path, dest).map_err(|source| crate::Error::Io {
             op: "rename temporary file to",
             path: dest.to_owned(),
@@ -99,7 +111,7 @@ impl TempFile {
         })?;
         // Renamed: nothing left to clean up.
         self.path = PathBuf::new();
-        Ok(())
+        Ok(file)
     }
 }
 

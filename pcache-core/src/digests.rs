@@ -9,9 +9,11 @@
 //! inode, size, mtime and ctime) and the digest of its content. A file whose
 //! identity matches is not read again. As with entries (see pcache-core's
 //! `seen` module), ctime is what user code cannot set, and a file is only
-//! recorded once its last change is two seconds older than the hashing, so a
-//! change within the same clock tick as the previous build is never missed:
-//! such a file is hashed on every run until it settles.
+//! recorded once its last change is older than the racy window at the
+//! hashing (one tick of the kernel's clock, measured, on local file
+//! systems; see the `racy` module), so a change within the same clock tick
+//! as the previous build is never missed: such a file is hashed on every
+//! run until it settles. On network file systems nothing is remembered.
 //!
 //! The record carries a CRC-32; one that fails it, or does not decode, is
 //! ignored (the input is hashed). Without a pcache root (outside a build
@@ -24,9 +26,7 @@ use std::time::{Duration, SystemTime};
 use serde::{Deserialize, Serialize};
 use xxhash_rust::xxh3::xxh3_128;
 
-/// How much older than the hashing a file's last change must be for its
-/// digest to be remembered.
-const RACY: Duration = Duration::from_secs(2);
+use crate::racy;
 
 /// The identity of one version of a file: device, inode, size, mtime and
 /// ctime.
@@ -61,16 +61,15 @@ impl FileStamp {
         None
     }
 
-    /// Whether a digest taken at `now` may be remembered.
-    fn settled(&self, now: SystemTime) -> bool {
+    /// Whether a digest of the file at `path` taken at `now` may be
+    /// remembered.
+    fn settled(&self, now: SystemTime, path: &Path) -> bool {
         let changed = self.ctime.max(self.mtime);
         let Ok(changed) = u64::try_from(changed.0).map(|s| Duration::new(s, changed.1)) else {
             return false;
         };
-        now.duration_since(SystemTime::UNIX_EPOCH)
-            .ok()
-            .and_then(|now| now.checked_sub(changed))
-            .is_some_and(|age| age >= RACY)
+        let dir = path.parent().unwrap_or(Path::new("."));
+        racy::settled(changed, now, racy::window(dir, self.ctime.1))
     }
 }
 
@@ -147,7 +146,7 @@ impl Memo {
         }
         let digest = xxh3_128(&fs::read(path)?);
         let now = *self.now.get_or_insert_with(SystemTime::now);
-        if let Some(stamp) = stamp.filter(|s| s.settled(now)) {
+        if let Some(stamp) = stamp.filter(|s| s.settled(now, path)) {
             self.fresh.push(Known {
                 path: rel.to_owned(),
                 stamp,
@@ -229,6 +228,36 @@ mod tests {
                 .known
                 .is_empty()
         );
+    }
+
+    #[test]
+    fn an_input_changed_within_the_same_tick_as_the_last_build_is_hashed_again() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.h");
+        for round in 0..20 {
+            // A build hashes the file right after it was written…
+            fs::write(&path, format!("int a{round:02};")).unwrap();
+            let mtime =
+                filetime::FileTime::from_last_modification_time(&fs::metadata(&path).unwrap());
+            let mut memo = Memo::load(Some(root.path()), "file", &path);
+            memo.digest("", &path, &fs::metadata(&path).unwrap())
+                .unwrap();
+            memo.save();
+            // …and it changes again at once: same size, same mtime.
+            fs::write(&path, format!("int b{round:02};")).unwrap();
+            filetime::set_file_mtime(&path, mtime).unwrap();
+            let mut memo = Memo::load(Some(root.path()), "file", &path);
+            let digest = memo
+                .digest("", &path, &fs::metadata(&path).unwrap())
+                .unwrap();
+            memo.save();
+            assert_eq!(
+                digest,
+                xxh3_128(format!("int b{round:02};").as_bytes()),
+                "round {round}"
+            );
+        }
     }
 
     #[test]

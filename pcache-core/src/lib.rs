@@ -83,10 +83,13 @@
 //!   checksums on the very bytes it decodes (streams are checked whole before
 //!   the first item, then frame by frame as they are decoded). A large entry
 //!   (64 KiB or more) is checked in full once per version of its file: its
-//!   identity (device, inode, size, ctime) is recorded beside it once it is
-//!   older than a two-second racy window, and while the file keeps that
-//!   identity its payload is not checksummed again; ctime moves on any write,
-//!   replacement or timestamp change (see the `<key>.seen` sidecar below). A
+//!   identity (device, inode, size, ctime) is recorded beside it — by the
+//!   process that wrote it, or the first that read it whole — once it is
+//!   older than the racy window (one tick of the kernel's clock, measured,
+//!   on local file systems; never on network file systems), and while the
+//!   file keeps that identity its payload is not checksummed again; ctime
+//!   moves on any write, replacement or timestamp change (see the
+//!   `<key>.seen` sidecar below). A
 //!   file that fails is a miss: it is removed and reported as
 //!   [`Error::Corrupt`], never returned as a value. Symlinks and directories
 //!   in an entry's place are corruption too; entries are opened without
@@ -125,6 +128,7 @@ mod lock;
 mod meta;
 pub mod places;
 mod put;
+mod racy;
 pub mod record;
 pub mod remote;
 mod seen;

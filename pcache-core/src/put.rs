@@ -11,6 +11,7 @@ use serde::Serialize;
 use crate::atomic::TempFile;
 use crate::entry::{self, Header, Kind};
 use crate::error::{Error, Result};
+use crate::seen::{Seen, TRUST_MIN_BYTES};
 use crate::store::EntryInfo;
 use crate::{Key, Store, bytes};
 
@@ -115,7 +116,11 @@ impl Store {
         parts.push(notes);
         let mut tmp = TempFile::create(self.layout(), &key.to_string())?;
         tmp.write_parts(&parts)?;
-        tmp.persist(&path, created)?;
+        let written = tmp.persist_open(&path, created)?;
+        if let Some(file) = written.filter(|_| header.file_len() >= TRUST_MIN_BYTES) {
+            // This process saw every byte: the first read need not check them.
+            Seen::record_written(&self.layout().seen(key), &file, &|| self.now());
+        }
         self.after_write();
         Ok(self.info(*key, path, header.file_len(), &header, None))
     }

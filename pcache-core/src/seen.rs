@@ -13,13 +13,18 @@
 //!
 //! ctime cannot be set by user code: every write, truncation, rename over
 //! the path or timestamp change (even one that restores the mtime) moves it
-//! to the current time. Two cases need care, as git's index does:
+//! to the current time. Three cases need care, as git's index does:
 //!
-//! - **Racy entries.** The kernel's clock for ctime ticks coarsely (and some
-//!   file systems store seconds), so a change within the same tick as the
-//!   entry's creation could leave ctime unchanged. A record is therefore only
-//!   written when the entry's ctime is at least [`RACY`] older than the
-//!   verification; younger entries are verified on every read until then.
+//! - **Racy entries.** The kernel's clock for ctime ticks coarsely, so a
+//!   change within the same tick as the entry's creation could leave ctime
+//!   unchanged. A record is therefore only written once the entry's ctime is
+//!   older than the racy window (see the `racy` module: one tick of the
+//!   clock, measured, on local file systems with fine timestamps; never on
+//!   network file systems).
+//! - **Written here.** The process that writes a large entry saw every byte
+//!   of it: once the window has passed (a few milliseconds, waited for
+//!   after the rename) and the renamed file still has the identity it had,
+//!   it records it, so the first hit is as fast as the later ones.
 //! - **Changes during the read.** The file's identity is taken again after
 //!   the payload is read; if it moved, the bytes read are checksummed after
 //!   all.
@@ -39,9 +44,11 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
-/// How much older than its verification an entry's ctime must be for the
-/// verification to be recorded.
-pub(crate) const RACY: Duration = Duration::from_secs(2);
+use crate::racy;
+
+/// The longest racy window a writer waits for before recording what it
+/// wrote; beyond it (whole-second timestamps), the first read verifies.
+const WRITER_WAITS_AT_MOST: Duration = Duration::from_millis(50);
 
 /// Entries at least this large are worth a record: below it, checksumming
 /// costs less than reading the record.
@@ -79,16 +86,14 @@ impl Stamp {
         None
     }
 
-    /// Whether a verification at `now` may be recorded: the file's last
-    /// change is older than the clock's and the file system's granularity.
-    pub(crate) fn settled(&self, now: SystemTime) -> bool {
-        let Ok(since_epoch) = now.duration_since(SystemTime::UNIX_EPOCH) else {
-            return false;
-        };
-        let ctime = Duration::new(self.ctime_secs.max(0) as u64, self.ctime_nanos);
-        since_epoch
-            .checked_sub(ctime)
-            .is_some_and(|age| age >= RACY)
+    fn ctime(&self) -> Duration {
+        Duration::new(self.ctime_secs.max(0) as u64, self.ctime_nanos)
+    }
+
+    /// Whether a verification at `now` may be recorded for an entry in
+    /// `dir`: the file's last change is older than the racy window.
+    pub(crate) fn settled(&self, now: SystemTime, dir: &Path) -> bool {
+        racy::settled(self.ctime(), now, racy::window(dir, self.ctime_nanos))
     }
 
     fn encode(&self) -> [u8; RECORD_LEN] {
@@ -172,7 +177,8 @@ impl Seen {
     /// Records that the entry with `stamp` was verified at `now`, if it has
     /// settled. Best effort: a failed record only costs a verification.
     pub(crate) fn record(&mut self, stamp: Option<Stamp>, now: SystemTime) {
-        let Some(stamp) = stamp.filter(|s| s.settled(now) && self.recorded != Some(*s)) else {
+        let dir = self.path.parent().unwrap_or(Path::new("."));
+        let Some(stamp) = stamp.filter(|s| s.settled(now, dir) && self.recorded != Some(*s)) else {
             return;
         };
         if self.file.is_none() {
@@ -184,6 +190,39 @@ impl Seen {
         if file.seek(SeekFrom::Start(0)).is_ok() && file.write_all(&stamp.encode()).is_ok() {
             self.recorded = Some(stamp);
         }
+    }
+
+    /// Records, for an entry this process has just written and renamed into
+    /// place (`file`, still open), that its contents are whole: once the
+    /// racy window has passed — waited for when it is short — and if the
+    /// file still has the identity it had. `now` is the store's clock.
+    pub(crate) fn record_written(path: &Path, file: &File, now: &dyn Fn() -> SystemTime) {
+        let Some(stamp) = file.metadata().ok().as_ref().and_then(Stamp::of) else {
+            return;
+        };
+        let dir = path.parent().unwrap_or(Path::new("."));
+        let Some(window) = racy::window(dir, stamp.ctime_nanos) else {
+            return;
+        };
+        if window > WRITER_WAITS_AT_MOST {
+            return;
+        }
+        let settled_at = SystemTime::UNIX_EPOCH + stamp.ctime() + window;
+        loop {
+            match settled_at.duration_since(now()) {
+                Ok(wait) if !wait.is_zero() => std::thread::sleep(wait.min(window)),
+                _ => break,
+            }
+        }
+        if file.metadata().ok().as_ref().and_then(Stamp::of) != Some(stamp) {
+            return;
+        }
+        let mut seen = Seen {
+            path: path.to_owned(),
+            file: None,
+            recorded: None,
+        };
+        seen.record(Some(stamp), now());
     }
 
     /// Sets the sidecar's mtime to `now`: the entry's last use.
@@ -245,12 +284,14 @@ mod tests {
 
     #[test]
     fn only_settled_files_are_recorded() {
+        let dir = tempfile::tempdir().unwrap();
+        let window = racy::window(dir.path(), 5).unwrap();
         let ctime = SystemTime::UNIX_EPOCH + Duration::new(1_700_000_000, 5);
-        assert!(!stamp().settled(ctime));
-        assert!(!stamp().settled(ctime + RACY - Duration::from_nanos(1)));
-        assert!(stamp().settled(ctime + RACY));
+        assert!(!stamp().settled(ctime, dir.path()));
+        assert!(!stamp().settled(ctime + window - Duration::from_nanos(1), dir.path()));
+        assert!(stamp().settled(ctime + window, dir.path()));
         assert!(
-            !stamp().settled(ctime - Duration::from_secs(60)),
+            !stamp().settled(ctime - Duration::from_secs(60), dir.path()),
             "clock behind"
         );
     }

@@ -9,6 +9,7 @@ use crate::atomic::TempFile;
 use crate::entry::{HEADER_LEN, Header};
 use crate::error::{Corruption, Error, IoResultExt, Result};
 use crate::get::{self, Opened};
+use crate::seen::{Seen, TRUST_MIN_BYTES};
 use crate::store::EntryInfo;
 use crate::{Key, Store};
 
@@ -51,7 +52,11 @@ impl Store {
         write(tmp.file()).op("write imported entry", &path)?;
         let header = verify_file(tmp.file(), &path)?;
         let dest = self.entry_path(key);
-        tmp.persist(&dest, header.created)?;
+        let imported = tmp.persist_open(&dest, header.created)?;
+        if let Some(file) = imported.filter(|_| header.file_len() >= TRUST_MIN_BYTES) {
+            // Checked whole just now: the first read need not check it again.
+            Seen::record_written(&self.layout().seen(key), &file, &|| self.now());
+        }
         self.after_write();
         Ok(self.info(*key, dest, header.file_len(), &header, None))
     }

@@ -16,7 +16,11 @@ fn a_large_entry_is_verified_once_and_trusted_while_unchanged() {
     let key = Key::new("large").unwrap();
     let value = pattern(300_000, 9);
     store.set(&key, &value).unwrap();
-    assert!(!seen_file(&store, &key).exists());
+    assert!(
+        seen_file(&store, &key).is_file(),
+        "the writer recorded what it wrote"
+    );
+    fs::remove_file(seen_file(&store, &key)).unwrap();
     assert_eq!(store.get::<Vec<u8>>(&key).unwrap().unwrap(), value);
     assert!(seen_file(&store, &key).is_file(), "verification recorded");
     for _ in 0..3 {
@@ -146,4 +150,79 @@ fn a_trusted_stream_still_checks_every_frame() {
         Err(e) => Err(e),
     };
     assert!(result.is_err());
+}
+
+/// The real clock, a real file system: the writer records the entry it
+/// wrote (after the racy window), and then a change made as soon as the
+/// test can make it, keeping the size and the mtime, is still caught.
+#[test]
+fn a_bit_flipped_in_place_right_after_the_write_is_caught() {
+    use std::io::{Seek, SeekFrom, Write};
+    let (dir, store) = store();
+    for round in 0..20u8 {
+        let key = Key::new(&("flip-right-after", round)).unwrap();
+        store.set(&key, &pattern(200_000, round)).unwrap();
+        assert!(seen_file(&store, &key).is_file(), "recorded at write time");
+        let path = store.entry_path(&key);
+        let mtime = filetime::FileTime::from_last_modification_time(&fs::metadata(&path).unwrap());
+        let mut file = fs::OpenOptions::new().write(true).open(&path).unwrap();
+        file.seek(SeekFrom::Start(100_000)).unwrap();
+        file.write_all(&[round ^ 0x5a]).unwrap();
+        drop(file);
+        filetime::set_file_mtime(&path, mtime).unwrap();
+        assert!(
+            matches!(
+                store.get::<Vec<u8>>(&key),
+                Err(Error::Corrupt {
+                    reason: Corruption::PayloadChecksum,
+                    ..
+                })
+            ),
+            "round {round}"
+        );
+    }
+    drop(dir);
+}
+
+/// A valid-looking file of the same size renamed over the entry as soon as
+/// it is written (a new inode, within the same tick): checked, and caught.
+#[test]
+fn a_file_of_the_same_size_renamed_over_a_fresh_entry_is_caught() {
+    let (dir, store) = store();
+    for round in 0..20u8 {
+        let key = Key::new(&("replaced-right-after", round)).unwrap();
+        store.set(&key, &pattern(200_000, round)).unwrap();
+        let path = store.entry_path(&key);
+        let mut bytes = fs::read(&path).unwrap();
+        let len = bytes.len();
+        bytes[len / 2] ^= 0x01;
+        let other = dir.path().join("other");
+        fs::write(&other, &bytes).unwrap();
+        fs::rename(&other, &path).unwrap();
+        assert!(store.get::<Vec<u8>>(&key).is_err(), "round {round}");
+    }
+}
+
+/// The racy window is the coarse clock's tick: the writer waits for it
+/// before recording, so the record never names a ctime a later change
+/// could repeat.
+#[test]
+fn the_record_is_written_only_once_the_entry_has_settled() {
+    let (dir, store) = store();
+    let key = Key::new("settled").unwrap();
+    store.set(&key, &pattern(200_000, 7)).unwrap();
+    let ctime = {
+        use std::os::unix::fs::MetadataExt;
+        let meta = fs::metadata(store.entry_path(&key)).unwrap();
+        std::time::UNIX_EPOCH + Duration::new(meta.ctime() as u64, meta.ctime_nsec() as u32)
+    };
+    let recorded = fs::metadata(seen_file(&store, &key))
+        .unwrap()
+        .modified()
+        .unwrap();
+    assert!(
+        recorded > ctime,
+        "recorded at {recorded:?}, the entry changed at {ctime:?}"
+    );
+    drop(dir);
 }
