@@ -403,6 +403,8 @@ fn on_terminal(p: &Project, args: &str, env: &[(&str, &str)]) -> Option<String> 
         .current_dir(p.root())
         .env_remove("NO_COLOR")
         .env_remove("CARGO_TARGET_DIR")
+        // CI sets CARGO_TERM_COLOR=never, which `cargo pcache` honours.
+        .env_remove("CARGO_TERM_COLOR")
         .envs(env.iter().copied())
         .output()
         .ok()?;
