@@ -175,12 +175,27 @@ Configuration (environment, or .cargo/config.toml [env]):
                           file:///shared/dir
   PCACHE_REMOTE_MODE      read-write (default) or read
   PCACHE_REMOTE_REQUIRED  1: remote failures fail the build
+  PCACHE_REMOTE_TRUSTED_KEYS  NAME:<base64 public>,…: use only objects
+                          signed by one of these keys (cargo pcache keygen)
+  PCACHE_REMOTE_SIGNING_KEY   NAME:<base64 secret>: sign what is pushed
+                          (or PCACHE_REMOTE_SIGNING_KEY_FILE, a path)
   AWS_*                   credentials, region, AWS_ENDPOINT_URL(_S3) for s3
 
 Examples:
   cargo pcache remote
   cargo pcache remote --json")]
     Remote(RemoteArgs),
+    /// Make an Ed25519 key pair for signing remote entries
+    #[command(after_help = "\
+Prints two lines: the signing key (a secret: put it only where entries are
+pushed, such as the CI job that pushes) and the trusted key (public: commit
+it, in .cargo/config.toml [env]). Builds with trusted keys set use only
+remote objects signed by one of them.
+
+Examples:
+  cargo pcache keygen ci-2026
+  cargo pcache keygen ci-2026 --json")]
+    Keygen(KeygenArgs),
     /// Cache dependencies' build scripts: set build.rustc-wrapper to pcache's wrapper
     #[command(after_help = "\
 Sets build.rustc-wrapper in the workspace's .cargo/config.toml (or, with
@@ -228,6 +243,16 @@ pub(crate) struct TransferArgs {
 #[derive(Debug, Args)]
 pub(crate) struct RemoteArgs {
     /// One JSON document on stdout, stable for scripts
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct KeygenArgs {
+    /// The key's name, recorded in every signature (letters, digits, `.`,
+    /// `_`, `-`)
+    pub(crate) name: String,
+    /// One JSON document on stdout: {"name", "public", "secret"}
     #[arg(long)]
     pub(crate) json: bool,
 }

@@ -195,7 +195,15 @@ fn execute(
 ) -> anyhow::Result<()> {
     match &args.command {
         // About the remote alone: no workspace needed.
-        Command::Remote(a) => return commands::remote::run(style, &env, out, a),
+        Command::Remote(a) => {
+            // The refused counts live in the pcache directories, when there
+            // is a workspace to find them by.
+            let roots: Vec<std::path::PathBuf> = Workspace::discover(&args.global, &env)
+                .map(|w| std::iter::once(w.pcache_root).chain(w.home_root).collect())
+                .unwrap_or_default();
+            return commands::remote::run(style, &env, out, a, &roots);
+        }
+        Command::Keygen(a) => return commands::keygen::run(a, out),
         Command::Enable(a) => {
             return commands::enable::enable(&args.global, a, &env, style, out, err);
         }
@@ -232,6 +240,7 @@ fn execute(
         Command::Gc(_)
         | Command::Pull(_)
         | Command::Remote(_)
+        | Command::Keygen(_)
         | Command::Enable(_)
         | Command::Disable(_)
         | Command::RemoteHelper { .. } => &cli::Selection::default(),
@@ -250,6 +259,7 @@ fn execute(
         Command::Push(a) => commands::transfer::push(&mut ctx, a, selected),
         Command::Pull(a) => commands::transfer::pull(&mut ctx, a),
         Command::Remote(_)
+        | Command::Keygen(_)
         | Command::Enable(_)
         | Command::Disable(_)
         | Command::RemoteHelper { .. } => unreachable!("handled above"),

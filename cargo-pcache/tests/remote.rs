@@ -237,8 +237,12 @@ fn remote_checks_reach_read_and_write() {
     assert!(objects(dir.path()).is_empty());
 
     let text = String::from_utf8(run(&p, &url, &["remote"]).stdout).unwrap();
-    assert!(text.starts_with(&format!("remote    {url}\n")), "{text}");
-    assert!(text.contains("\nwrite     ok "), "{text}");
+    assert!(text.starts_with(&format!("remote     {url}\n")), "{text}");
+    assert!(text.contains("\nwrite      ok "), "{text}");
+    assert!(
+        text.contains("\nsignatures none: the remote is unauthenticated"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -393,4 +397,47 @@ fn the_uploader_empties_the_outbox() {
     assert_eq!(fs::read_dir(&outbox).unwrap().count(), 0);
     // Three entries and their cache.toml.
     assert_eq!(objects(dir.path()).len(), 4, "{:?}", objects(dir.path()));
+}
+
+#[test]
+fn keygen_prints_a_fresh_pair_in_the_form_settings_take() {
+    let p = Project::new();
+    let decoded = |b64: &str| {
+        // Standard base64 of 32 bytes: 43 characters and one `=`.
+        assert_eq!(b64.len(), 44, "{b64}");
+        assert!(b64.ends_with('='), "{b64}");
+        assert!(
+            b64[..43]
+                .bytes()
+                .all(|c| c.is_ascii_alphanumeric() || c == b'+' || c == b'/'),
+            "{b64}"
+        );
+    };
+    let out = run(&p, "file:///unused", &["keygen", "ci-2026"]);
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    let secret = lines[0]
+        .strip_prefix("PCACHE_REMOTE_SIGNING_KEY=ci-2026:")
+        .unwrap();
+    let public = lines[1]
+        .strip_prefix("PCACHE_REMOTE_TRUSTED_KEYS=ci-2026:")
+        .unwrap();
+    decoded(secret);
+    decoded(public);
+    assert_ne!(secret, public);
+
+    let json = ok_json(&p, "file:///unused", &["keygen", "ci-2026", "--json"]);
+    assert_eq!(json["name"], "ci-2026");
+    decoded(json["public"].as_str().unwrap());
+    decoded(json["secret"].as_str().unwrap());
+    assert_ne!(
+        json["secret"].as_str().unwrap(),
+        secret,
+        "a new pair each time"
+    );
+
+    let stderr = failure(run(&p, "file:///unused", &["keygen", "ci 2026"]));
+    assert!(stderr.contains("`ci 2026` is not a key name"), "{stderr}");
 }

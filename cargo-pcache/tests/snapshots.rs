@@ -273,7 +273,7 @@ fn every_command_has_its_help() {
     let p = Project::new();
     for command in [
         "", "ls", "flush", "clear", "delete", "stats", "why", "gc", "push", "pull", "remote",
-        "enable", "disable",
+        "keygen", "enable", "disable",
     ] {
         let args: Vec<&str> = [command, "--help"]
             .into_iter()

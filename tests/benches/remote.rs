@@ -6,14 +6,17 @@
 //!    its entry is on the remote and not here: the helper process started,
 //!    the entry downloaded, checked and stored locally. For 1 KiB and
 //!    1 MiB entries, beside a local read of the same entry file.
-//! 2. Write-back: uploading an entry inside the build (what
+//! 2. Signed entries: the same remote hit of an unsigned entry, against
+//!    one signed and verified (`PCACHE_REMOTE_TRUSTED_KEYS`), runs
+//!    interleaved. `PCACHE_BENCH_ONLY=signatures` measures only this.
+//! 3. Write-back: uploading an entry inside the build (what
 //!    `PCACHE_REMOTE_REQUIRED=1` does) against starting the detached
 //!    uploader (what builds do otherwise).
-//! 3. The examples on a fresh machine: `cargo clean -p <example>` and an
+//! 4. The examples on a fresh machine: `cargo clean -p <example>` and an
 //!    empty pcache directory, built with a filled remote, against the same
 //!    build without one (uncached). Wall time of `cargo build`, and the
 //!    time of the pcache steps alone.
-//! 4. A dead remote: the directives fixture (five steps) built with its
+//! 5. A dead remote: the directives fixture (five steps) built with its
 //!    remote on a port that never answers, on a closed port, and without a
 //!    remote.
 //!
@@ -39,7 +42,11 @@ const RUNS: usize = 15;
 
 fn main() {
     let remotes = remotes();
+    if std::env::var("PCACHE_BENCH_ONLY").as_deref() == Ok("signatures") {
+        return signed_hits(&remotes);
+    }
     hit_latency(&remotes);
+    signed_hits(&remotes);
     write_back(&remotes);
     let example_remote = remotes
         .iter()
@@ -178,9 +185,78 @@ fn hit_latency(remotes: &[(&'static str, String, Option<tempfile::TempDir>)]) {
     );
 }
 
+/// A key pair from `cargo pcache keygen`: (signing key, trusted key).
+fn keygen() -> (String, String) {
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let status = cargo_pcache::run(
+        ["cargo-pcache", "pcache", "keygen", "bench", "--json"],
+        &mut out,
+        &mut err,
+    );
+    assert_eq!(status, std::process::ExitCode::SUCCESS);
+    let json: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    let field = |f: &str| format!("bench:{}", json[f].as_str().unwrap());
+    (field("secret"), field("public"))
+}
+
+fn signed_hits(remotes: &[(&'static str, String, Option<tempfile::TempDir>)]) {
+    const SIGNED_RUNS: usize = 31;
+    println!(
+        "\n2. Signed remote hits (median of {SIGNED_RUNS}, interleaved): unsigned vs signed and verified"
+    );
+    println!(
+        "{:<8} {:>8} {:>12} {:>12} {:>10} {:>8}",
+        "backend", "entry", "unsigned", "signed", "added", "ratio"
+    );
+    let (secret, public) = keygen();
+    for (name, url, _) in remotes {
+        for size in [1 << 10, 1 << 20] {
+            let root = tempfile::tempdir().unwrap();
+            let plain = make_entry(
+                root.path(),
+                size,
+                &format!("plain-{name}-{}", std::process::id()),
+            );
+            let signed = make_entry(
+                root.path(),
+                size,
+                &format!("signed-{name}-{}", std::process::id()),
+            );
+            run(helper(url, root.path(), &["upload", "--entry", &plain]));
+            let mut upload = helper(url, root.path(), &["upload", "--entry", &signed]);
+            upload.env("PCACHE_REMOTE_SIGNING_KEY", &secret);
+            run(upload);
+            let mut times = (Vec::new(), Vec::new());
+            for _ in 0..SIGNED_RUNS {
+                fs::remove_file(root.path().join(&plain)).unwrap();
+                times
+                    .0
+                    .push(run(helper(url, root.path(), &["fetch", "--entry", &plain])));
+                fs::remove_file(root.path().join(&signed)).unwrap();
+                let mut fetch = helper(url, root.path(), &["fetch", "--entry", &signed]);
+                fetch.env("PCACHE_REMOTE_TRUSTED_KEYS", &public);
+                times.1.push(run(fetch));
+                assert!(root.path().join(&signed).is_file());
+            }
+            let (unsigned, signed) = (median(times.0), median(times.1));
+            println!(
+                "{name:<8} {:>8} {:>12} {:>12} {:>10} {:>7.3}×",
+                pcache_core::conventions::format_size(size as u64),
+                ms(unsigned),
+                ms(signed),
+                format!(
+                    "{:+.3} ms",
+                    (signed.as_secs_f64() - unsigned.as_secs_f64()) * 1e3
+                ),
+                signed.as_secs_f64() / unsigned.as_secs_f64()
+            );
+        }
+    }
+}
+
 fn write_back(remotes: &[(&'static str, String, Option<tempfile::TempDir>)]) {
     println!(
-        "\n2. Write-back (median of {RUNS}): upload in the build vs start the detached uploader"
+        "\n3. Write-back (median of {RUNS}): upload in the build vs start the detached uploader"
     );
     println!(
         "{:<8} {:>8} {:>14} {:>14}",
@@ -294,7 +370,7 @@ fn step_time(line: &str) -> Duration {
 fn examples(remote: &(&'static str, String, Option<tempfile::TempDir>)) {
     let (name, url, _) = remote;
     println!(
-        "\n3. The examples on a fresh machine (cargo clean -p, empty pcache directory), median of 3: {name} remote filled vs uncached"
+        "\n4. The examples on a fresh machine (cargo clean -p, empty pcache directory), median of 3: {name} remote filled vs uncached"
     );
     println!(
         "{:<32} {:>12} {:>12} {:>12} {:>12}",
@@ -374,7 +450,7 @@ fn wait_for_uploads(root: &Path) {
 
 fn dead_remote() {
     println!(
-        "\n4. A dead remote: the directives fixture's build script (5 steps) re-run with an empty pcache directory, median of 5"
+        "\n5. A dead remote: the directives fixture's build script (5 steps) re-run with an empty pcache directory, median of 5"
     );
     let fixture = Fixture::directives("bench-dead", shared_target());
     let silent = TcpListener::bind("127.0.0.1:0").unwrap();

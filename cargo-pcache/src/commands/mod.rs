@@ -3,6 +3,7 @@
 
 pub(crate) mod enable;
 pub(crate) mod gc;
+pub(crate) mod keygen;
 pub(crate) mod ls;
 pub(crate) mod remote;
 pub(crate) mod remove;

@@ -2,6 +2,7 @@
 //! whether it answers, can be read and (in read-write mode) written.
 
 use std::io::Write;
+use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Result, bail};
@@ -25,6 +26,15 @@ struct Report {
     required: bool,
     /// Whether `pull` can list its entries.
     can_list: bool,
+    /// The names of the keys objects must be signed with; empty: the
+    /// remote is unauthenticated (whoever can write it decides what builds
+    /// use).
+    trusted_keys: Vec<String>,
+    /// The name of the key pushes are signed with, if one is set here.
+    signing_key: Option<String>,
+    /// Remote objects refused for their signature, as counted in this
+    /// workspace's pcache directory and the per-user store.
+    refused: u64,
     checks: Vec<Check>,
 }
 
@@ -39,7 +49,14 @@ struct Check {
 }
 
 /// Runs the checks and reports; fails if one failed.
-pub(crate) fn run(style: Style, env: &Env, out: &mut dyn Write, args: &RemoteArgs) -> Result<()> {
+/// `roots` are the pcache directories whose refused counts are shown.
+pub(crate) fn run(
+    style: Style,
+    env: &Env,
+    out: &mut dyn Write,
+    args: &RemoteArgs,
+    roots: &[PathBuf],
+) -> Result<()> {
     let settings = configured(env)?;
     let mut report = Report {
         remote: settings.url.redacted(),
@@ -47,12 +64,26 @@ pub(crate) fn run(style: Style, env: &Env, out: &mut dyn Write, args: &RemoteArg
         mode: settings.access.as_str(),
         required: settings.required,
         can_list: false,
+        trusted_keys: Vec::new(),
+        signing_key: None,
+        refused: roots
+            .iter()
+            .map(|root| crate::remote::refused_count(root, None))
+            .sum(),
         checks: Vec::new(),
     };
     let started = Instant::now();
-    match connect(&settings, env) {
+    match connect(&settings, env).and_then(|remote| {
+        remote
+            .for_pushing(env)
+            .map_err(|e| anyhow::anyhow!("remote {}: {e}", settings.url.redacted()))
+    }) {
         Ok(remote) => {
             report.can_list = remote.can_list();
+            report.trusted_keys = remote.trust().map_or_else(Vec::new, |t| {
+                t.names().into_iter().map(str::to_owned).collect()
+            });
+            report.signing_key = remote.signer().map(|s| s.name().to_owned());
             probe(&remote, settings.access, &mut report.checks);
         }
         Err(e) => report.checks.push(Check {
@@ -67,13 +98,31 @@ pub(crate) fn run(style: Style, env: &Env, out: &mut dyn Write, args: &RemoteArg
         writeln!(out)?;
     } else {
         let required = if report.required { "yes" } else { "no" };
+        let signatures = if report.trusted_keys.is_empty() {
+            format!(
+                "none: the remote is unauthenticated, and whoever can write it decides what builds use; set {} (see `cargo pcache keygen`)",
+                remote::TRUSTED_KEYS_VAR
+            )
+        } else {
+            format!(
+                "required, by {} ({} refused)",
+                report.trusted_keys.join(", "),
+                report.refused
+            )
+        };
+        let signing = match &report.signing_key {
+            Some(name) => format!("pushes are signed by {name}"),
+            None => "none here".to_owned(),
+        };
         for (field, value) in [
             ("remote", report.remote.as_str()),
             ("backend", report.backend),
             ("mode", report.mode),
             ("required", required),
+            ("signatures", signatures.as_str()),
+            ("signing", signing.as_str()),
         ] {
-            writeln!(out, "{field:<9} {value}")?;
+            writeln!(out, "{field:<10} {value}")?;
         }
         for check in &report.checks {
             // Padded before painting, so escapes never count as width.
@@ -88,7 +137,7 @@ pub(crate) fn run(style: Style, env: &Env, out: &mut dyn Write, args: &RemoteArg
             };
             writeln!(
                 out,
-                "{:<9} {} {detail}",
+                "{:<10} {} {detail}",
                 check.name,
                 style.paint(paint, status)
             )?;

@@ -22,6 +22,9 @@ struct Report {
     since_secs: Option<u64>,
     caches: Vec<CacheStats>,
     total: Figures,
+    /// Remote objects refused for their signature (not signed by a trusted
+    /// key), in the window: each was a miss instead.
+    refused: u64,
 }
 
 #[derive(Serialize)]
@@ -89,6 +92,10 @@ pub(crate) fn run(ctx: &mut Ctx<'_>, args: &StatsArgs, caches: Vec<Cache>) -> Re
         return reset(ctx, &caches);
     }
     let since = args.since.map(|d| SystemTime::now() - d);
+    let refused = std::iter::once(&ctx.workspace.pcache_root)
+        .chain(&ctx.workspace.home_root)
+        .map(|root| crate::remote::refused_count(root, since))
+        .sum();
     let mut total = Totals::default();
     let mut rows = Vec::with_capacity(caches.len());
     for cache in caches {
@@ -110,12 +117,21 @@ pub(crate) fn run(ctx: &mut Ctx<'_>, args: &StatsArgs, caches: Vec<Cache>) -> Re
                 })
                 .collect(),
             total: Figures::of(&total),
+            refused,
         };
         serde_json::to_writer_pretty(&mut *ctx.out, &report)?;
         writeln!(ctx.out)?;
         return Ok(());
     }
-    print_table(ctx, &rows, &total)
+    print_table(ctx, &rows, &total)?;
+    if refused > 0 && !ctx.style.quiet {
+        writeln!(
+            ctx.out,
+            "remote: {refused} {} refused, not signed by a trusted key",
+            if refused == 1 { "object" } else { "objects" }
+        )?;
+    }
+    Ok(())
 }
 
 fn print_table(ctx: &mut Ctx<'_>, rows: &[(Cache, Totals)], total: &Totals) -> Result<()> {

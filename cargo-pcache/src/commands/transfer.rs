@@ -32,6 +32,9 @@ struct Report {
     failed: Counts,
     /// Remote entries that failed the checks (pull only): not kept.
     invalid: Counts,
+    /// Remote objects not signed by a trusted key: refused (pull) or
+    /// replaced by a signed copy (push).
+    refused: Counts,
     entries: Vec<Row>,
 }
 
@@ -55,9 +58,9 @@ struct Row {
     name: Option<String>,
     key: String,
     bytes: u64,
-    /// `moved`, `present`, `failed` or `invalid`.
+    /// `moved`, `present`, `failed`, `invalid` or `refused`.
     status: &'static str,
-    /// Why it failed, for `failed` and `invalid`.
+    /// Why it failed, for `failed`, `invalid` and `refused`.
     error: Option<String>,
 }
 
@@ -113,7 +116,17 @@ pub(crate) fn push(ctx: &mut Ctx<'_>, args: &TransferArgs, caches: Vec<Cache>) -
             remote::MODE_VAR
         );
     }
-    let remote = connect(&settings, &ctx.env)?;
+    let remote = connect(&settings, &ctx.env)?
+        .for_pushing(&ctx.env)
+        .map_err(|e| anyhow::anyhow!("remote {}: {e}", settings.url.redacted()))?;
+    if remote.trust().is_some() && remote.signer().is_none() && !args.dry_run {
+        bail!(
+            "{} is set, so readers refuse unsigned objects: push needs the signing key in {} or {} (`cargo pcache keygen` makes one)",
+            remote::TRUSTED_KEYS_VAR,
+            remote::SIGNING_KEY_VAR,
+            remote::SIGNING_KEY_FILE_VAR
+        );
+    }
     let mut planned = Vec::new();
     for cache in &caches {
         let root = &cache.root;
@@ -138,13 +151,17 @@ pub(crate) fn push(ctx: &mut Ctx<'_>, args: &TransferArgs, caches: Vec<Cache>) -
             if EntryNotes::is_local_only(&notes) {
                 continue;
             }
-            let present = match &there {
+            let listed = match &there {
                 Some(keys) => keys.contains(&entry.remote_key()),
                 None => remote
                     .size(&entry.remote_key())
                     .map_err(|e| remote_failed(&remote, &e))?
                     .is_some(),
             };
+            // With trusted keys, an object there counts only if readers
+            // would take it: anything else is replaced.
+            let unverified = listed && unverifiable(&remote, &entry.remote_key())?;
+            let present = listed && !unverified;
             if present {
                 // Nothing left to send for it.
                 let _ = std::fs::remove_file(remote::outbox_dir(root).join(entry.outbox_item()));
@@ -155,6 +172,7 @@ pub(crate) fn push(ctx: &mut Ctx<'_>, args: &TransferArgs, caches: Vec<Cache>) -
                 entry,
                 bytes: info.size_bytes,
                 present,
+                unverified,
             });
         }
     }
@@ -246,6 +264,7 @@ pub(crate) fn pull(ctx: &mut Ctx<'_>, args: &TransferArgs) -> Result<()> {
                     entry,
                     bytes: item.size,
                     present,
+                    unverified: false,
                 });
             }
         }
@@ -278,6 +297,21 @@ struct Planned {
     bytes: u64,
     /// Already on the other side.
     present: bool,
+    /// On the remote, but not signed by a trusted key (push replaces it).
+    unverified: bool,
+}
+
+/// Whether the object at `key` is one readers would refuse: only with
+/// trusted keys set, and then it is read and checked.
+fn unverifiable(remote: &Remote, key: &str) -> Result<bool> {
+    if remote.trust().is_none() {
+        return Ok(false);
+    }
+    let object = remote
+        .get_entry(key)
+        .map_err(|e| remote_failed(remote, &e))?;
+    Ok(object
+        .is_some_and(|object| crate::remote::signing::open(remote.trust(), key, object).is_err()))
 }
 
 /// Moves the entries not yet on the other side with `transfer` (unless
@@ -298,6 +332,7 @@ fn move_entries(
         present: Counts::default(),
         failed: Counts::default(),
         invalid: Counts::default(),
+        refused: Counts::default(),
         entries: Vec::new(),
     };
     let to_move = planned.iter().filter(|p| !p.present).count() as u64;
@@ -311,7 +346,12 @@ fn move_entries(
             let outcome = transfer(&planned.root, &planned.entry);
             progress.inc(1, ctx.err);
             match outcome {
-                Ok(Some(size)) => ("moved", size, None),
+                Ok(Some(size)) => {
+                    if planned.unverified {
+                        report.refused.add(size);
+                    }
+                    ("moved", size, None)
+                }
                 // Removed since it was listed.
                 Ok(None) => continue,
                 Err(Transfer::Remote(e @ RemoteError::Unavailable(_))) => {
@@ -322,6 +362,10 @@ fn move_entries(
                     ctx.warn(&why);
                     ("invalid", planned.bytes, Some(why))
                 }
+                Err(Transfer::Refused(why)) => {
+                    ctx.warn(&why);
+                    ("refused", planned.bytes, Some(why))
+                }
                 Err(e) => ("failed", planned.bytes, Some(e.to_string())),
             }
         };
@@ -329,6 +373,7 @@ fn move_entries(
             "present" => report.present.add(bytes),
             "moved" => report.moved.add(bytes),
             "invalid" => report.invalid.add(bytes),
+            "refused" => report.refused.add(bytes),
             _ => report.failed.add(bytes),
         }
         report.entries.push(Row {
@@ -433,6 +478,18 @@ fn finish(
                     "; {} invalid on the remote, not kept",
                     report.invalid.entries
                 ));
+            }
+            if report.refused.entries > 0 {
+                line.push_str(&match direction {
+                    Direction::Push => format!(
+                        "; {} not signed by a trusted key there, replaced",
+                        report.refused.entries
+                    ),
+                    Direction::Pull => format!(
+                        "; {} not signed by a trusted key, refused",
+                        report.refused.entries
+                    ),
+                });
             }
             writeln!(ctx.out, "{line}")?;
         }

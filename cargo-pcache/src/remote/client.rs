@@ -10,6 +10,8 @@ use pcache_core::remote::{Backend, RemoteSettings, RemoteUrl};
 
 use pcache_core::config::Env;
 
+use super::signing::{SigningKeyPair, Trust};
+
 /// How long a remote may take to answer a small request (a connection, a
 /// stat, a listing page) before it counts as unavailable.
 pub(crate) const ANSWER_TIMEOUT: Duration = Duration::from_secs(2);
@@ -66,6 +68,11 @@ pub(crate) struct Remote {
     runtime: tokio::runtime::Runtime,
     /// Values that must not appear in messages.
     secrets: Vec<String>,
+    /// The keys objects read must be signed with, if any.
+    trust: Option<Trust>,
+    /// The key objects written are signed with: loaded only by processes
+    /// that push ([`Remote::for_pushing`]).
+    signer: Option<SigningKeyPair>,
 }
 
 impl fmt::Debug for Remote {
@@ -77,8 +84,13 @@ impl fmt::Debug for Remote {
 }
 
 impl Remote {
-    /// Builds the client for `settings`. Nothing is sent yet.
+    /// Builds the client for `settings`, with the trusted keys in `vars`.
+    /// Nothing is sent yet.
+    ///
+    /// A malformed trusted-key list is an error here, at the first use of
+    /// the remote: never a remote that silently accepts anything.
     pub(crate) fn open(settings: &RemoteSettings, vars: &Env) -> Result<Remote, RemoteError> {
+        let trust = Trust::from_env(vars).map_err(RemoteError::Failed)?;
         let url = settings.url.clone();
         let mut secrets: Vec<String> = url.password().map(str::to_owned).into_iter().collect();
         let op = match url.backend() {
@@ -173,7 +185,28 @@ impl Remote {
             op,
             runtime,
             secrets,
+            trust,
+            signer: None,
         })
+    }
+
+    /// This client, signing what it writes with the key in `vars`, if one
+    /// is set. Only processes that push call this: nowhere else is the
+    /// secret read.
+    pub(crate) fn for_pushing(mut self, vars: &Env) -> Result<Remote, RemoteError> {
+        self.signer = SigningKeyPair::from_env(vars).map_err(RemoteError::Failed)?;
+        Ok(self)
+    }
+
+    /// The keys objects read must be signed with; `None`: any object is
+    /// used (after the checks every entry passes).
+    pub(crate) fn trust(&self) -> Option<&Trust> {
+        self.trust.as_ref()
+    }
+
+    /// The key objects written are signed with.
+    pub(crate) fn signer(&self) -> Option<&SigningKeyPair> {
+        self.signer.as_ref()
     }
 
     /// The remote's URL (shown redacted).

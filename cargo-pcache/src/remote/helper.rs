@@ -49,7 +49,13 @@ fn act(args: &[OsString]) -> Outcome {
         }
         Err(e) => return Err((HelperStatus::Error, e.to_string())),
     };
-    let remote = Remote::open(&settings, &vars).map_err(|e| failed(root, &settings.url, e))?;
+    let mut remote = Remote::open(&settings, &vars).map_err(|e| failed(root, &settings.url, e))?;
+    if matches!(request.action, HelperAction::Upload(_)) {
+        // Only the uploading helper reads the signing key.
+        remote = remote
+            .for_pushing(&vars)
+            .map_err(|e| failed(root, &settings.url, e))?;
+    }
     match &request.action {
         HelperAction::Fetch(entry) => match super::download(&remote, root, entry) {
             Ok(Some(_)) => {
@@ -79,7 +85,7 @@ fn act(args: &[OsString]) -> Outcome {
 fn transfer_failed(root: &Path, remote: &Remote, e: Transfer) -> (HelperStatus, String) {
     match e {
         Transfer::Remote(e) => failed(root, remote.url(), e),
-        Transfer::Invalid(why) => (HelperStatus::Invalid, why),
+        Transfer::Invalid(why) | Transfer::Refused(why) => (HelperStatus::Invalid, why),
         Transfer::Local(why) => (HelperStatus::Error, why),
     }
 }

@@ -5,15 +5,19 @@
 //!
 //! Whatever comes from the remote is untrusted: an entry is imported only
 //! after the checks every read makes, and its name is checked before it
-//! names a local path.
+//! names a local path. With trusted keys set, an object is also refused,
+//! before a byte of it is written, unless one of them signed it for its
+//! path (`signing`).
 
 mod client;
 pub(crate) mod helper;
+pub(crate) mod signing;
 
 use std::collections::HashSet;
 use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::Path;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use pcache_core::remote::{self, EntryName, Marker, RemoteUrl};
 use pcache_core::{CacheMeta, Store};
@@ -27,6 +31,9 @@ pub(crate) enum Transfer {
     Remote(RemoteError),
     /// The remote's entry failed the checks: not used.
     Invalid(String),
+    /// The remote's object is not signed by a trusted key: not used, and
+    /// counted in the pcache directory's refused log.
+    Refused(String),
     /// The local cache failed (the message names the path).
     Local(String),
 }
@@ -35,7 +42,7 @@ impl std::fmt::Display for Transfer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Transfer::Remote(e) => e.fmt(f),
-            Transfer::Invalid(why) => f.write_str(why),
+            Transfer::Invalid(why) | Transfer::Refused(why) => f.write_str(why),
             Transfer::Local(e) => f.write_str(e),
         }
     }
@@ -63,9 +70,10 @@ pub(crate) fn download(
     entry: &EntryName,
 ) -> Result<Option<u64>, Transfer> {
     let key = entry.remote_key();
-    let Some(bytes) = remote.get_entry(&key)? else {
+    let Some(object) = remote.get_entry(&key)? else {
         return Ok(None);
     };
+    let bytes = verified(remote, root, &key, object)?;
     let store = Store::open(entry.cache_dir(root)).map_err(local)?;
     match store.import(&entry.key(), |file| file.write_all(&bytes)) {
         Ok(info) => Ok(Some(info.size_bytes)),
@@ -74,6 +82,60 @@ pub(crate) fn download(
         ))),
         Err(e) => Err(local(e)),
     }
+}
+
+/// The entry file in `object`, read from `key`, once its signature is
+/// checked against the trusted keys; a refusal is recorded in `root`'s
+/// refused log.
+fn verified(remote: &Remote, root: &Path, key: &str, object: Vec<u8>) -> Result<Vec<u8>, Transfer> {
+    signing::open(remote.trust(), key, object).map_err(|refusal| {
+        record_refused(root, remote.url(), key, &refusal.to_string());
+        Transfer::Refused(format!(
+            "the remote's object `{key}` is refused: {refusal}; not used"
+        ))
+    })
+}
+
+/// The longest the refused log grows: past it, refusals still warn but are
+/// no longer counted.
+const REFUSED_LOG_CAP: u64 = 1 << 20;
+
+/// Appends one line to `root`'s refused log. Best effort: a count, not a
+/// record anything depends on.
+fn record_refused(root: &Path, url: &RemoteUrl, key: &str, reason: &str) {
+    let path = remote::refused_log(root);
+    if fs::metadata(&path).is_ok_and(|m| m.len() >= REFUSED_LOG_CAP) {
+        return;
+    }
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let clean = |text: &str| text.replace(['\t', '\n', '\r'], " ");
+    let line = format!(
+        "{now}\t{}\t{}\t{}\n",
+        clean(&url.redacted()),
+        clean(key),
+        clean(reason)
+    );
+    let _ = fs::create_dir_all(root);
+    if let Ok(mut file) = File::options().create(true).append(true).open(&path) {
+        let _ = file.write_all(line.as_bytes());
+    }
+}
+
+/// How many objects were refused for their signature, as recorded in the
+/// refused log of the pcache directory `root`, since `since` if given.
+pub(crate) fn refused_count(root: &Path, since: Option<SystemTime>) -> u64 {
+    let Ok(text) = fs::read_to_string(remote::refused_log(root)) else {
+        return 0;
+    };
+    let since = since
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_secs());
+    text.lines()
+        .filter_map(|line| line.split('\t').next()?.parse::<u64>().ok())
+        .filter(|&at| at >= since)
+        .count() as u64
 }
 
 /// Downloads the `cache.toml` of `entry`'s cache, when the local cache has
@@ -88,7 +150,13 @@ pub(crate) fn download_meta(
     if matches!(store.meta(), Ok(Some(_))) {
         return Ok(());
     }
-    let Some(bytes) = remote.get_small(&entry.remote_meta_key())? else {
+    let key = entry.remote_meta_key();
+    let Some(object) = remote.get_small(&key)? else {
+        return Ok(());
+    };
+    // Only names for `ls`, but from the remote all the same: a refused one
+    // is left out like one that does not parse.
+    let Ok(bytes) = signing::open(remote.trust(), &key, object) else {
         return Ok(());
     };
     let meta = std::str::from_utf8(&bytes)
@@ -101,14 +169,19 @@ pub(crate) fn download_meta(
 }
 
 /// Uploads `entry` from the pcache directory `root` (with its cache's
-/// `cache.toml`, once per cache in `sent`): its size, or `None` when it is
-/// no longer there.
+/// `cache.toml`, once per cache in `sent`), signed when the remote has a
+/// signing key: its size, or `None` when there is nothing to send (the
+/// entry is no longer there, or trusted keys are set and this process
+/// holds no signing key: readers would refuse what it sent).
 pub(crate) fn upload(
     remote: &Remote,
     root: &Path,
     entry: &EntryName,
     sent: &mut HashSet<String>,
 ) -> Result<Option<u64>, Transfer> {
+    if remote.trust().is_some() && remote.signer().is_none() {
+        return Ok(None);
+    }
     let dir = entry.cache_dir(root);
     let store = Store::at(&dir);
     let bytes = match store.export(&entry.key()) {
@@ -117,15 +190,24 @@ pub(crate) fn upload(
         Err(e) => return Err(local(e)),
     };
     let size = bytes.len() as u64;
-    remote.put(&entry.remote_key(), bytes)?;
+    let key = entry.remote_key();
+    remote.put(&key, sealed(remote, &key, bytes))?;
     let meta_key = entry.remote_meta_key();
     if !sent.contains(&meta_key) {
         if let Ok(meta) = fs::read(dir.join("cache.toml")) {
-            remote.put(&meta_key, meta)?;
+            remote.put(&meta_key, sealed(remote, &meta_key, meta))?;
         }
         sent.insert(meta_key);
     }
     Ok(Some(size))
+}
+
+/// What goes to `key` for `bytes`: signed, when there is a signing key.
+fn sealed(remote: &Remote, key: &str, bytes: Vec<u8>) -> Vec<u8> {
+    match remote.signer() {
+        Some(signer) => signer.seal(key, &bytes),
+        None => bytes,
+    }
 }
 
 /// Leaves the marker that tells other build scripts to skip `url` for a
@@ -196,7 +278,7 @@ pub(crate) fn drain_outbox(remote: &Remote, root: &Path) -> Result<(), Transfer>
             };
             match upload(remote, root, &entry, &mut sent) {
                 // Sent, or gone or unreadable here: nothing (more) to send.
-                Ok(_) | Err(Transfer::Local(_) | Transfer::Invalid(_)) => {
+                Ok(_) | Err(Transfer::Local(_) | Transfer::Invalid(_) | Transfer::Refused(_)) => {
                     let _ = fs::remove_file(&item_path);
                 }
                 Err(Transfer::Remote(e)) => {

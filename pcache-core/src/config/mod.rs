@@ -64,6 +64,15 @@ pub const REQUIRED_VAR: &str = "PCACHE_REMOTE_REQUIRED";
 /// The `cargo-pcache` binary build scripts run to reach the remote, when
 /// not the one on `PATH`.
 pub const HELPER_VAR: &str = "PCACHE_REMOTE_HELPER";
+/// `PCACHE_REMOTE_SIGNING_KEY`: `NAME:<base64 secret>`, the Ed25519 key
+/// entries are signed with when pushed (a secret: set it only where entries
+/// are pushed).
+pub const SIGNING_KEY_VAR: &str = "PCACHE_REMOTE_SIGNING_KEY";
+/// `PCACHE_REMOTE_SIGNING_KEY_FILE`: a file holding the signing key.
+pub const SIGNING_KEY_FILE_VAR: &str = "PCACHE_REMOTE_SIGNING_KEY_FILE";
+/// `PCACHE_REMOTE_TRUSTED_KEYS`: `NAME:<base64 public>,…`, the keys remote
+/// objects must be signed with (not a secret).
+pub const TRUSTED_KEYS_VAR: &str = "PCACHE_REMOTE_TRUSTED_KEYS";
 /// `PCACHE_HOME`: the per-user store of dependencies' build-script runs.
 pub const HOME_VAR: &str = "PCACHE_HOME";
 /// `PCACHE_HOME_MAX_SIZE`: the per-user store's size cap.

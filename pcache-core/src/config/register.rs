@@ -4,8 +4,8 @@
 
 use super::{
     BUILD_SCRIPT_MIN_TIME_VAR, BUILD_SCRIPTS_VAR, DIR_VAR, HELPER_VAR, HOME_MAX_SIZE_VAR, HOME_VAR,
-    MAX_SIZE_VAR, MODE_VAR, PCACHE_VAR, REMOTE_VAR, REQUIRED_VAR, RUSTC_WRAPPER_VAR, STATS_VAR,
-    TERM_COLOR_VAR, TRACE_VAR,
+    MAX_SIZE_VAR, MODE_VAR, PCACHE_VAR, REMOTE_VAR, REQUIRED_VAR, RUSTC_WRAPPER_VAR,
+    SIGNING_KEY_FILE_VAR, SIGNING_KEY_VAR, STATS_VAR, TERM_COLOR_VAR, TRACE_VAR, TRUSTED_KEYS_VAR,
 };
 
 /// Which metadata tables a key may appear in.
@@ -99,6 +99,21 @@ pub const REGISTER: &[Setting] = &[
         HELPER_VAR,
         "cargo-pcache on PATH",
         "the cargo-pcache binary build scripts run to reach the remote",
+    ),
+    var(
+        TRUSTED_KEYS_VAR,
+        "none (the remote is unauthenticated)",
+        "NAME:<base64 public>,…: remote objects not signed by one of these keys are refused",
+    ),
+    var(
+        SIGNING_KEY_VAR,
+        "none",
+        "NAME:<base64 secret>: sign what is pushed (a secret: only where entries are pushed)",
+    ),
+    var(
+        SIGNING_KEY_FILE_VAR,
+        "none",
+        "a file holding the signing key, instead of the variable",
     ),
     var(
         HOME_VAR,

@@ -33,6 +33,7 @@
 mod client;
 mod entry;
 mod protocol;
+pub mod signature;
 mod url;
 
 use std::path::{Path, PathBuf};
@@ -48,7 +49,10 @@ pub use url::RemoteUrl;
 
 /// The remote tier's variables, defined with every other setting in
 /// [`config`](crate::config).
-pub use crate::config::{HELPER_VAR, MODE_VAR, REMOTE_VAR, REQUIRED_VAR};
+pub use crate::config::{
+    HELPER_VAR, MODE_VAR, REMOTE_VAR, REQUIRED_VAR, SIGNING_KEY_FILE_VAR, SIGNING_KEY_VAR,
+    TRUSTED_KEYS_VAR,
+};
 
 /// How long build scripts leave a remote alone after one of them found it
 /// unavailable.
@@ -223,6 +227,12 @@ pub fn outbox_lock(root: &Path) -> PathBuf {
 /// by the next successful upload.
 pub fn upload_error(root: &Path) -> PathBuf {
     root.join(".remote-upload-error")
+}
+
+/// Where remote objects refused for their signature are counted: one line
+/// each (`<unix time>\t<redacted remote>\t<remote key>\t<reason>`).
+pub fn refused_log(root: &Path) -> PathBuf {
+    root.join(".remote-refused")
 }
 
 #[cfg(test)]

@@ -54,6 +54,23 @@ impl Machine {
         build
     }
 
+    /// Runs `cargo pcache ARGS` on this machine's checkout, pcache
+    /// directory and remote.
+    pub fn pcache(&self, args: &[&str], extra: &[(&str, &str)]) -> Build {
+        let out = std::process::Command::new(&self.helper)
+            .arg("pcache")
+            .args(args)
+            .current_dir(self.fixture.root())
+            .env("PCACHE_DIR", self.root())
+            .env("PCACHE_REMOTE", &self.remote)
+            .env("CARGO_TARGET_DIR", &self.fixture.target)
+            .env("CARGO_TERM_COLOR", "never")
+            .envs(extra.iter().copied())
+            .output()
+            .unwrap();
+        Build::from(out)
+    }
+
     pub fn build_package(&self, extra: &[(&str, &str)]) -> Build {
         self.build(&["build", "-p", &self.fixture.package], extra)
     }
