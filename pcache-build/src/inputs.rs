@@ -50,8 +50,9 @@ pub struct EnvInput {
 /// The digest is remembered with the file's identity (device, inode, size,
 /// mtime and ctime) under the pcache directory, so an unchanged file is not
 /// read and hashed again on the next run; any change moves its ctime, and a
-/// file changed within two seconds of being hashed is hashed again every
-/// time until it settles.
+/// file changed within one tick of the kernel's file clock before being
+/// hashed (a few milliseconds; always on network file systems) is hashed
+/// again every time until it settles.
 ///
 /// ```no_run
 /// // build.rs
