@@ -173,6 +173,7 @@ Configuration (environment, or .cargo/config.toml [env]):
                           redis://[:password@]host:port/db  (rediss:// for TLS)
                           webdav+http(s)://[user:password@]host/path
                           file:///shared/dir
+                          gha or gha://prefix  (the GitHub Actions cache)
   PCACHE_REMOTE_MODE      read-write (default) or read
   PCACHE_REMOTE_REQUIRED  1: remote failures fail the build
   PCACHE_REMOTE_TRUSTED_KEYS  NAME:<base64 public>,…: use only objects

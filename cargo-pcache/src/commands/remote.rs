@@ -159,11 +159,17 @@ fn probe(remote: &Remote, access: Access, checks: &mut Vec<Check>) {
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos());
-    let probe = format!(
-        "{}.probe-{}-{nanos:x}",
-        remote::remote_prefix(),
-        std::process::id()
-    );
+    // Where objects stay once written (the Actions cache), one probe is
+    // reused rather than leaving a new one behind each time.
+    let probe = if remote.can_replace() {
+        format!(
+            "{}.probe-{}-{nanos:x}",
+            remote::remote_prefix(),
+            std::process::id()
+        )
+    } else {
+        format!("{}.probe", remote::remote_prefix())
+    };
     // The best of three round trips: the latency, not the first
     // connection's set-up.
     let reach = timed("reach", || {

@@ -95,7 +95,7 @@ pub(crate) fn configured(env: &Env) -> Result<RemoteSettings> {
     match RemoteSettings::from_vars(|name| env.get(name))? {
         Some(settings) => Ok(settings),
         None => bail!(
-            "no remote configured: set {} (s3://bucket/prefix, redis://host:port/db, webdav+http(s)://host/path or file:///dir), in the environment or in .cargo/config.toml [env]",
+            "no remote configured: set {} (s3://bucket/prefix, redis://host:port/db, webdav+http(s)://host/path, file:///dir, or gha in GitHub Actions), in the environment or in .cargo/config.toml [env]",
             remote::REMOTE_VAR
         ),
     }

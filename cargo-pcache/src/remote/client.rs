@@ -165,6 +165,7 @@ impl Remote {
                 }
                 Operator::new(b).map(|o| o.finish())
             }
+            Backend::Gha => gha_operator(&url, vars, &mut secrets)?,
             Backend::File => {
                 // Uploads land in a scratch directory and are renamed into
                 // place, so a reader never sees half an object.
@@ -257,12 +258,23 @@ impl Remote {
         }
     }
 
-    /// Stores `bytes` at `key`.
+    /// Stores `bytes` at `key`. On a remote whose objects cannot be
+    /// replaced (the GitHub Actions cache), an object already at `key` is
+    /// kept, and that is not an error.
     pub(crate) fn put(&self, key: &str, bytes: Vec<u8>) -> Result<(), RemoteError> {
         let timeout = transfer_timeout(bytes.len() as u64);
-        self.call("write", timeout, self.op.write(key, bytes))
-            .map(drop)
-            .map_err(|e| self.error(e))
+        match self.call("write", timeout, self.op.write(key, bytes)) {
+            Ok(_) => Ok(()),
+            Err(Call::Remote(e)) if e.kind() == ErrorKind::AlreadyExists && !self.can_replace() => {
+                Ok(())
+            }
+            Err(e) => Err(self.error(e)),
+        }
+    }
+
+    /// Whether an object, once written, can be replaced or removed.
+    pub(crate) fn can_replace(&self) -> bool {
+        self.url.backend() != Backend::Gha
     }
 
     /// Removes `key` (absent is fine).
@@ -337,6 +349,68 @@ impl Remote {
 enum Call {
     Timeout { op: &'static str, after: Duration },
     Remote(opendal::Error),
+}
+
+/// The namespace pcache's objects take in the GitHub Actions cache (its
+/// `version`): other tools' entries under the same keys stay apart.
+#[cfg(feature = "gha")]
+const GHA_NAMESPACE: &str = "pcache";
+
+/// The GitHub Actions cache, with the service address and the runtime
+/// token the runner provides.
+#[cfg(feature = "gha")]
+fn gha_operator(
+    url: &RemoteUrl,
+    vars: &Env,
+    secrets: &mut Vec<String>,
+) -> Result<opendal::Result<Operator>, RemoteError> {
+    let Some(token) = vars.get("ACTIONS_RUNTIME_TOKEN").filter(|t| !t.is_empty()) else {
+        return Err(RemoteError::Failed(
+            "ACTIONS_RUNTIME_TOKEN is not set: the workflow must expose the runtime token to the build (see README, \"Use in GitHub Actions\")".to_owned(),
+        ));
+    };
+    secrets.push(token.clone());
+    // As the runner's own tools choose: the results service for the
+    // current protocol, the older cache service otherwise.
+    let v2 = vars
+        .get("ACTIONS_CACHE_SERVICE_V2")
+        .is_some_and(|v| !v.is_empty());
+    let endpoint = if v2 {
+        vars.get("ACTIONS_RESULTS_URL")
+    } else {
+        vars.get("ACTIONS_CACHE_URL")
+            .or_else(|| vars.get("ACTIONS_RESULTS_URL"))
+    };
+    let Some(endpoint) = endpoint.filter(|e| !e.is_empty()) else {
+        return Err(RemoteError::Failed(
+            "neither ACTIONS_RESULTS_URL nor ACTIONS_CACHE_URL is set: the gha remote works inside a GitHub Actions job whose workflow exposes them (see README, \"Use in GitHub Actions\")".to_owned(),
+        ));
+    };
+    let prefix = format!("{}{}", url.host(), url.path());
+    let prefix = prefix.trim_matches('/');
+    let root = if prefix.is_empty() {
+        "/".to_owned()
+    } else {
+        format!("/{prefix}/")
+    };
+    let builder = services::Ghac::default()
+        .root(&root)
+        .version(GHA_NAMESPACE)
+        .endpoint(&endpoint)
+        .runtime_token(&token);
+    Ok(Operator::new(builder).map(|o| o.finish()))
+}
+
+#[cfg(not(feature = "gha"))]
+fn gha_operator(
+    _: &RemoteUrl,
+    _: &Env,
+    _: &mut Vec<String>,
+) -> Result<opendal::Result<Operator>, RemoteError> {
+    Err(RemoteError::Failed(
+        "this cargo-pcache was built without the `gha` feature; reinstall it with default features"
+            .to_owned(),
+    ))
 }
 
 /// OpenDAL wants a root that starts with `/`.

@@ -54,6 +54,10 @@ pub use crate::config::{
     TRUSTED_KEYS_VAR,
 };
 
+/// The event that started a GitHub Actions workflow run (`push`,
+/// `pull_request`, …), as the runner sets it.
+pub const GITHUB_EVENT_VAR: &str = "GITHUB_EVENT_NAME";
+
 /// How long build scripts leave a remote alone after one of them found it
 /// unavailable.
 pub const DOWN_FOR: Duration = Duration::from_secs(60);
@@ -88,6 +92,9 @@ pub enum Backend {
     Webdav,
     /// A directory, local or shared: `file:///dir`.
     File,
+    /// The GitHub Actions cache, from inside a workflow run: `gha`, or
+    /// `gha://prefix`.
+    Gha,
 }
 
 impl Backend {
@@ -98,6 +105,7 @@ impl Backend {
             Backend::Redis => "redis",
             Backend::Webdav => "webdav",
             Backend::File => "file",
+            Backend::Gha => "gha",
         }
     }
 }
@@ -107,7 +115,7 @@ impl Backend {
 pub enum RemoteConfigError {
     /// `PCACHE_REMOTE` is not a remote URL pcache understands.
     #[error(
-        "{REMOTE_VAR}: {reason} (expected s3://bucket/prefix, redis://host:port/db, webdav+http(s)://host/path or file:///dir)"
+        "{REMOTE_VAR}: {reason} (expected s3://bucket/prefix, redis://host:port/db, webdav+http(s)://host/path, file:///dir or gha)"
     )]
     Url {
         /// What is wrong with it (without its credentials).
@@ -155,6 +163,14 @@ impl RemoteSettings {
             .map(|v| v.trim().to_ascii_lowercase())
             .as_deref()
         {
+            // A pull request's workflow reads the Actions cache and leaves
+            // it to the branches' runs, unless told otherwise.
+            None | Some("")
+                if url.backend() == Backend::Gha
+                    && var(GITHUB_EVENT_VAR).as_deref() == Some("pull_request") =>
+            {
+                Access::Read
+            }
             None | Some("" | "read-write" | "rw") => Access::ReadWrite,
             Some("read" | "read-only" | "ro") => Access::Read,
             Some(other) => {
@@ -258,5 +274,32 @@ mod tests {
         assert!(RemoteSettings::from_vars(vars("write", "")).is_err());
         assert!(RemoteSettings::from_vars(vars("read", "maybe")).is_err());
         assert_eq!(RemoteSettings::from_vars(|_| None), Ok(None));
+    }
+
+    #[test]
+    fn the_actions_cache_reads_only_in_pull_requests_unless_told() {
+        let vars = |remote: &'static str, event: &'static str, mode: Option<&'static str>| {
+            move |name: &str| match name {
+                REMOTE_VAR => Some(remote.to_owned()),
+                GITHUB_EVENT_VAR => Some(event.to_owned()),
+                MODE_VAR => mode.map(str::to_owned),
+                _ => None,
+            }
+        };
+        let access = |remote, event, mode| {
+            RemoteSettings::from_vars(vars(remote, event, mode))
+                .unwrap()
+                .unwrap()
+                .access
+        };
+        assert_eq!(access("gha", "pull_request", None), Access::Read);
+        assert_eq!(access("gha://team", "pull_request", Some("")), Access::Read);
+        assert_eq!(access("gha", "push", None), Access::ReadWrite);
+        assert_eq!(
+            access("gha", "pull_request", Some("read-write")),
+            Access::ReadWrite
+        );
+        // Other remotes keep their default.
+        assert_eq!(access("file:///x", "pull_request", None), Access::ReadWrite);
     }
 }

@@ -47,9 +47,16 @@ impl RemoteUrl {
         let err = |reason: &str| RemoteConfigError::Url {
             reason: reason.to_owned(),
         };
+        // The GitHub Actions cache needs no address: `gha` alone will do.
+        let text = if text.eq_ignore_ascii_case("gha") {
+            "gha://"
+        } else {
+            text
+        };
         let (scheme, rest) = text.split_once("://").ok_or_else(|| err("no scheme"))?;
         let scheme = scheme.to_ascii_lowercase();
         let backend = match scheme.as_str() {
+            "gha" => Backend::Gha,
             "s3" => Backend::S3,
             "redis" | "rediss" => Backend::Redis,
             "webdav+http" | "webdav+https" => Backend::Webdav,
@@ -95,6 +102,11 @@ impl RemoteUrl {
             Backend::Redis | Backend::Webdav if host.is_empty() => {
                 return Err(err("no host"));
             }
+            Backend::Gha if userinfo.is_some() || !query.is_empty() => {
+                return Err(err(
+                    "a gha remote takes a prefix only (gha or gha://prefix); the Actions runner provides the rest",
+                ));
+            }
             _ => {}
         }
         if path.split('/').any(|part| part == "..") {
@@ -128,7 +140,9 @@ impl RemoteUrl {
     }
 
     /// The path, without a trailing slash (`""` for none): the prefix for
-    /// S3, the database for Redis, the directory for WebDAV and files.
+    /// S3, the database for Redis, the directory for WebDAV and files. For
+    /// the GitHub Actions cache, the prefix is [`host`](RemoteUrl::host)
+    /// and this path together.
     pub fn path(&self) -> &str {
         &self.path
     }
@@ -155,6 +169,9 @@ impl RemoteUrl {
     /// password, and only the known settings among the query parameters
     /// are kept.
     pub fn redacted(&self) -> String {
+        if self.backend == Backend::Gha && self.host.is_empty() && self.path.is_empty() {
+            return "gha".to_owned();
+        }
         let mut shown = format!("{}://", self.scheme);
         if self.user.is_some() || self.password.is_some() {
             shown.push_str("***@");
@@ -253,6 +270,14 @@ mod tests {
 
         let file = parse("file:///srv/shared/pcache/");
         assert_eq!(file.backend(), Backend::File);
+        let gha = parse("GHA");
+        assert_eq!(
+            (gha.backend(), gha.redacted()),
+            (Backend::Gha, "gha".to_owned())
+        );
+        let gha = parse("gha://team/pcache/");
+        assert_eq!((gha.host(), gha.path()), ("team", "/pcache"));
+        assert_eq!(gha.redacted(), "gha://team/pcache");
         assert_eq!(file.path(), "/srv/shared/pcache");
     }
 
@@ -261,6 +286,10 @@ mod tests {
         for (text, expected) in [
             ("bucket/prefix", "no scheme"),
             ("ftp://user:hunter22@host/x", "unknown scheme `ftp`"),
+            (
+                "gha://user:hunter22@prefix",
+                "a gha remote takes a prefix only",
+            ),
             ("file://relative/dir", "absolute path"),
             ("file://", "needs a path"),
             ("s3:///prefix", "needs a bucket"),

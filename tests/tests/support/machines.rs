@@ -20,6 +20,8 @@ pub struct Machine {
     pub pcache_dir: tempfile::TempDir,
     pub remote: String,
     pub helper: PathBuf,
+    /// Variables every build and command on this machine gets.
+    pub env: Vec<(String, String)>,
 }
 
 impl Machine {
@@ -29,7 +31,14 @@ impl Machine {
             pcache_dir: tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap(),
             remote: remote.to_owned(),
             helper: PathBuf::from(HELPER),
+            env: Vec::new(),
         }
+    }
+
+    /// This machine, with `env` set for everything it runs.
+    pub fn with_env(mut self, env: Vec<(String, String)>) -> Machine {
+        self.env = env;
+        self
     }
 
     pub fn root(&self) -> &Path {
@@ -44,6 +53,7 @@ impl Machine {
             ("PCACHE_REMOTE", self.remote.as_str()),
             ("PCACHE_REMOTE_HELPER", helper),
         ];
+        envs.extend(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         envs.extend_from_slice(extra);
         self.fixture.try_build(args, &envs)
     }
@@ -65,6 +75,7 @@ impl Machine {
             .env("PCACHE_REMOTE", &self.remote)
             .env("CARGO_TARGET_DIR", &self.fixture.target)
             .env("CARGO_TERM_COLOR", "never")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .envs(extra.iter().copied())
             .output()
             .unwrap();

@@ -7,6 +7,7 @@
 #![allow(dead_code, unreachable_pub)]
 
 pub mod deps;
+pub mod ghac;
 pub mod machines;
 
 use std::fs;
