@@ -255,3 +255,32 @@ fn a_hanging_blob_endpoint_costs_a_bounded_delay() {
     // skipped for the rest of the build.
     faulty_service_leaves_the_build_green("gha-hang", Fault::HangingBlob, Duration::from_secs(120));
 }
+
+/// Signed entries on an immutable remote: `push` cannot replace an unsigned
+/// object there, and says so instead of claiming it did.
+#[test]
+fn push_says_when_it_cannot_replace_an_unsigned_object() {
+    let (fake, a) = filled("gha-signed");
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    cargo_pcache::run(
+        ["cargo-pcache", "pcache", "keygen", "ci", "--json"],
+        &mut out,
+        &mut err,
+    );
+    let keys: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    let secret = format!("ci:{}", keys["secret"].as_str().unwrap());
+    let public = format!("ci:{}", keys["public"].as_str().unwrap());
+    let push = a.pcache(
+        &["push", "--json"],
+        &[
+            ("PCACHE_REMOTE_TRUSTED_KEYS", public.as_str()),
+            ("PCACHE_REMOTE_SIGNING_KEY", secret.as_str()),
+        ],
+    );
+    assert!(push.success, "{}", push.stderr);
+    let report: serde_json::Value = serde_json::from_str(&push.stdout).unwrap();
+    assert_eq!(report["refused"]["entries"], STEPS.len(), "{report}");
+    assert_eq!(report["moved"]["entries"], 0, "{report}");
+    assert!(push.stderr.contains("cannot replace it"), "{}", push.stderr);
+    assert_eq!(fake.calls("CreateCacheEntry"), 2 * STEPS.len(), "no write tried");
+}

@@ -340,6 +340,15 @@ fn move_entries(
     for planned in planned {
         let (status, bytes, error) = if planned.present {
             ("present", planned.bytes, None)
+        } else if planned.unverified && !remote.can_replace() {
+            // Readers refuse it; nothing here can replace it.
+            let why = format!(
+                "the remote's object `{}` is not signed by a trusted key, and a {} remote cannot replace it",
+                planned.entry.remote_key(),
+                remote.url().backend().name()
+            );
+            ctx.warn(&why);
+            ("refused", planned.bytes, Some(why))
         } else if args.dry_run {
             ("moved", planned.bytes, None)
         } else {
@@ -480,7 +489,16 @@ fn finish(
                 ));
             }
             if report.refused.entries > 0 {
+                let left = report
+                    .entries
+                    .iter()
+                    .filter(|r| r.status == "refused")
+                    .count();
                 line.push_str(&match direction {
+                    Direction::Push if left > 0 => format!(
+                        "; {} not signed by a trusted key there, {left} of them left (immutable)",
+                        report.refused.entries
+                    ),
                     Direction::Push => format!(
                         "; {} not signed by a trusted key there, replaced",
                         report.refused.entries
