@@ -17,7 +17,8 @@
 //! 3. The wrapper's cost on a compilation it passes through: `rustc -vV`
 //!    through `pcache-wrapper`, against `rustc -vV`.
 //!
-//! Medians of `PCACHE_BENCH_RUNS` runs (3 by default). sccache comes from
+//! Medians of `PCACHE_BENCH_RUNS` runs (3 by default); `PCACHE_BENCH_FIXTURES`
+//! (`fixture-sys`, `fixture-tls`, comma-separated) limits part 1. sccache comes from
 //! `PCACHE_TEST_SCCACHE` (`.ci/services install` puts it in a venv).
 
 use std::collections::BTreeMap;
@@ -41,11 +42,14 @@ fn main() {
         .prefix("pcache-bench-deps-")
         .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
         .unwrap();
+    let only = std::env::var("PCACHE_BENCH_FIXTURES").unwrap_or_default();
     for (fixture, scripts) in [
         ("fixture-sys", &["zstd-sys", "libsqlite3-sys"][..]),
         ("fixture-tls", &["aws-lc-sys", "ring"][..]),
     ] {
-        clean_builds(scratch.path(), fixture, scripts);
+        if only.is_empty() || only.split(',').any(|f| f.trim() == fixture) {
+            clean_builds(scratch.path(), fixture, scripts);
+        }
     }
     restore_20_mib(scratch.path());
     pass_through();

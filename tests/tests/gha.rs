@@ -282,5 +282,9 @@ fn push_says_when_it_cannot_replace_an_unsigned_object() {
     assert_eq!(report["refused"]["entries"], STEPS.len(), "{report}");
     assert_eq!(report["moved"]["entries"], 0, "{report}");
     assert!(push.stderr.contains("cannot replace it"), "{}", push.stderr);
-    assert_eq!(fake.calls("CreateCacheEntry"), 2 * STEPS.len(), "no write tried");
+    assert_eq!(
+        fake.calls("CreateCacheEntry"),
+        2 * STEPS.len(),
+        "no write tried"
+    );
 }
