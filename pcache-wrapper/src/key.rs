@@ -70,6 +70,25 @@ const CARGO_VARS: &[&str] = &[
 /// Prefixes of variables Cargo sets per package and target.
 const CARGO_PREFIXES: &[&str] = &["CARGO_FEATURE_", "CARGO_CFG_", "DEP_"];
 
+/// Variables never keyed, even when a script names them in
+/// `rerun-if-env-changed`: where this run writes (`OUT_DIR`, different in
+/// every checkout), how many jobs it may run, the jobserver, the terminal.
+const NEVER_KEYED: &[&str] = &[
+    "OUT_DIR",
+    "NUM_JOBS",
+    "CARGO_MAKEFLAGS",
+    "MAKEFLAGS",
+    "MFLAGS",
+    "TERM",
+    "COLUMNS",
+    "LINES",
+];
+
+/// Whether a variable a script declared keys its run (level 2).
+fn is_declared_keyed(name: &str) -> bool {
+    !NEVER_KEYED.contains(&name) && !name.starts_with("CARGO_TERM_")
+}
+
 /// Whether the variable `name` is part of a run's level-1 key, for a
 /// script building for `targets` (`TARGET` and `HOST`).
 pub(crate) fn is_keyed(name: &str, targets: &[&str]) -> bool {
@@ -242,8 +261,16 @@ pub(crate) fn level2(level1: &Level1, declarations: &Declarations, ctx: &Context
     let env: Vec<(&str, Option<u128>)> = declarations
         .env
         .iter()
+        .filter(|name| is_declared_keyed(name))
         .map(|name| {
-            let value = ctx.vars.get(name).map(|v| xxh3_128(v.as_bytes()));
+            // `DEP_*` as in level 1: a producer's run, not its path.
+            let value = ctx.vars.get(name).map(|v| {
+                if name.starts_with("DEP_") {
+                    xxh3_128(normalize_dep(v).0.as_bytes())
+                } else {
+                    xxh3_128(v.as_bytes())
+                }
+            });
             (name.as_str(), value)
         })
         .collect();
@@ -404,6 +431,51 @@ mod tests {
         }
         fs::write(pkg.path().join("build.rs"), "fn main() { }").unwrap();
         assert_ne!(key(&base), first, "the package's sources");
+    }
+
+    #[test]
+    fn level2_ignores_declared_variables_that_differ_per_checkout() {
+        let pkg = tempfile::tempdir().unwrap();
+        fs::write(pkg.path().join("build.rs"), "fn main() {}").unwrap();
+        let out = pkg.path().join("target/out");
+        // ring, for one, declares `rerun-if-env-changed=OUT_DIR`.
+        let declarations = Declarations {
+            env: [
+                "OUT_DIR",
+                "NUM_JOBS",
+                "CARGO_MAKEFLAGS",
+                "TERM",
+                "RING_PREGENERATE_ASM",
+            ]
+            .map(str::to_owned)
+            .to_vec(),
+            files: Vec::new(),
+            machine: Vec::new(),
+        };
+        let key = |v: &BTreeMap<String, String>| {
+            let ctx = context(v, pkg.path(), &out);
+            level2(&level1(&ctx).unwrap(), &declarations, &ctx).key
+        };
+        let here = vars(&[
+            ("TARGET", "x86_64-unknown-linux-gnu"),
+            ("OUT_DIR", "/checkout-a/target/debug/build/ring-1/out"),
+            ("NUM_JOBS", "2"),
+            ("TERM", "xterm"),
+        ]);
+        let elsewhere = vars(&[
+            ("TARGET", "x86_64-unknown-linux-gnu"),
+            ("OUT_DIR", "/checkout-b/target/debug/build/ring-2/out"),
+            ("NUM_JOBS", "64"),
+            ("CARGO_MAKEFLAGS", "-j --jobserver-fds=3,4"),
+        ]);
+        assert_eq!(key(&here), key(&elsewhere));
+        let mut asked = here.clone();
+        asked.insert("RING_PREGENERATE_ASM".into(), "1".into());
+        assert_ne!(
+            key(&asked),
+            key(&here),
+            "what the script declared still keys"
+        );
     }
 
     #[test]
