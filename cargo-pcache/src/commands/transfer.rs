@@ -311,7 +311,7 @@ fn unverifiable(remote: &Remote, key: &str) -> Result<bool> {
         .get_entry(key)
         .map_err(|e| remote_failed(remote, &e))?;
     Ok(object
-        .is_some_and(|object| crate::remote::signing::open(remote.trust(), key, object).is_err()))
+        .is_some_and(|object| crate::remote::signing::open(remote.trust(), key, &object).is_err()))
 }
 
 /// Moves the entries not yet on the other side with `transfer` (unless

@@ -73,9 +73,9 @@ pub(crate) fn download(
     let Some(object) = remote.get_entry(&key)? else {
         return Ok(None);
     };
-    let bytes = verified(remote, root, &key, object)?;
+    let bytes = verified(remote, root, &key, &object)?;
     let store = Store::open(entry.cache_dir(root)).map_err(local)?;
-    match store.import(&entry.key(), |file| file.write_all(&bytes)) {
+    match store.import(&entry.key(), |file| file.write_all(bytes)) {
         Ok(info) => Ok(Some(info.size_bytes)),
         Err(pcache_core::Error::Corrupt { reason, .. }) => Err(Transfer::Invalid(format!(
             "the remote's entry `{key}` is not a valid entry ({reason}); not used"
@@ -87,7 +87,12 @@ pub(crate) fn download(
 /// The entry file in `object`, read from `key`, once its signature is
 /// checked against the trusted keys; a refusal is recorded in `root`'s
 /// refused log.
-fn verified(remote: &Remote, root: &Path, key: &str, object: Vec<u8>) -> Result<Vec<u8>, Transfer> {
+fn verified<'a>(
+    remote: &Remote,
+    root: &Path,
+    key: &str,
+    object: &'a [u8],
+) -> Result<&'a [u8], Transfer> {
     signing::open(remote.trust(), key, object).map_err(|refusal| {
         record_refused(root, remote.url(), key, &refusal.to_string());
         Transfer::Refused(format!(
@@ -156,10 +161,10 @@ pub(crate) fn download_meta(
     };
     // Only names for `ls`, but from the remote all the same: a refused one
     // is left out like one that does not parse.
-    let Ok(bytes) = signing::open(remote.trust(), &key, object) else {
+    let Ok(bytes) = signing::open(remote.trust(), &key, &object) else {
         return Ok(());
     };
-    let meta = std::str::from_utf8(&bytes)
+    let meta = std::str::from_utf8(bytes)
         .ok()
         .and_then(|text| toml::from_str::<CacheMeta>(text).ok());
     if let Some(meta) = meta {
