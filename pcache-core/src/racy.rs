@@ -35,6 +35,12 @@ const MARGIN: Duration = Duration::from_millis(1);
 /// holding `dir`, for a file whose ctime has `ctime_nanos` nanoseconds;
 /// `None` where identities are never trusted.
 pub(crate) fn window(dir: &Path, ctime_nanos: u32) -> Option<Duration> {
+    // `Path::new("a.h").parent()` is the empty path: the current directory.
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
     if is_remote(dir) {
         return None;
     }
@@ -142,6 +148,14 @@ mod tests {
             tick > Duration::ZERO && tick <= Duration::from_millis(100),
             "{tick:?}"
         );
+    }
+
+    #[test]
+    fn a_bare_file_name_is_in_the_current_directory() {
+        // `file("header.h")` in a build script: the parent is "".
+        let parent = Path::new("header.h").parent().unwrap();
+        assert_eq!(window(parent, 123), window(Path::new("."), 123));
+        assert!(is_remote(Path::new(".")) || window(parent, 123).is_some());
     }
 
     #[test]
