@@ -3,6 +3,7 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::{Serialize, Serializer};
 use xxhash_rust::xxh3::Xxh3;
@@ -62,6 +63,7 @@ pub struct EnvInput {
 /// });
 /// ```
 pub fn file(path: impl AsRef<Path>) -> FileInput {
+    let _timed = DigestTimer::start();
     let path = path.as_ref().to_owned();
     report::emit(&format!("cargo:rerun-if-changed={}", path.display()));
     let mut memo = Memo::load(memo_root().as_deref(), "file", &path);
@@ -84,6 +86,7 @@ pub fn file(path: impl AsRef<Path>) -> FileInput {
 /// so the key does not depend on directory listing order or on where the
 /// directory is; symlinks count by their target, not followed.
 pub fn dir(path: impl AsRef<Path>) -> DirInput {
+    let _timed = DigestTimer::start();
     let path = path.as_ref().to_owned();
     report::emit(&format!("cargo:rerun-if-changed={}", path.display()));
     let mut hasher = Xxh3::new();
@@ -202,6 +205,31 @@ impl Serialize for EnvInput {
         });
         ("env", &self.name, &self.value).serialize(s)
     }
+}
+
+/// Nanoseconds `file()` and `dir()` spent since the last step took them,
+/// for `PCACHE_TRACE`'s "input digests".
+static DIGEST_NANOS: AtomicU64 = AtomicU64::new(0);
+
+/// Adds the time until it is dropped to [`DIGEST_NANOS`].
+struct DigestTimer(std::time::Instant);
+
+impl DigestTimer {
+    fn start() -> DigestTimer {
+        DigestTimer(std::time::Instant::now())
+    }
+}
+
+impl Drop for DigestTimer {
+    fn drop(&mut self) {
+        let nanos = u64::try_from(self.0.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        DIGEST_NANOS.fetch_add(nanos, Ordering::Relaxed);
+    }
+}
+
+/// The time input digests took since the last call.
+pub(crate) fn take_digest_time() -> std::time::Duration {
+    std::time::Duration::from_nanos(DIGEST_NANOS.swap(0, Ordering::Relaxed))
 }
 
 #[cfg(test)]

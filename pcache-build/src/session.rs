@@ -37,6 +37,8 @@ pub(crate) struct Session {
     metas_written: Mutex<HashSet<(PathBuf, CacheMeta)>>,
     /// Whether steps record statistics (`PCACHE_STATS`).
     pub(crate) stats: bool,
+    /// Whether steps print where their time went (`PCACHE_TRACE`).
+    pub(crate) trace: bool,
 }
 
 impl Session {
@@ -79,6 +81,7 @@ impl Session {
             max_size: OnceLock::new(),
             metas_written: Mutex::new(HashSet::new()),
             stats: config::stats(&env.vars),
+            trace: config::trace(&env.vars),
             env,
         }
     }

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use pcache_core::record::{
     self, CodeParts, InputPart, KeyParts, LastMiss, MissReason, StatsLog, StepRecord,
 };
+use pcache_core::trace::Trace;
 use pcache_core::{CacheMeta, Key, KeyError, Store, conventions, gc};
 use serde::Serialize;
 use xxhash_rust::xxh3::xxh3_128;
@@ -63,6 +64,8 @@ pub(crate) struct Step {
     miss: Option<MissReason>,
     /// What the remote tier did for the step.
     remote: remote::Visit,
+    /// Where the step's time went, with `PCACHE_TRACE=1`.
+    trace: Trace,
 }
 
 /// How long values live in a cache.
@@ -163,7 +166,10 @@ impl Step {
             stats: None,
             miss: None,
             remote: remote::Visit::default(),
+            trace: Trace::new(Session::get().trace),
         };
+        step.trace
+            .phase_took("input digests", crate::inputs::take_digest_time());
         let prepared = step.prepare(options, entry_point, type_name, inputs);
         (step, prepared)
     }
@@ -229,6 +235,7 @@ impl Step {
             Expiry::Never => None,
             Expiry::After(d) => Some(d),
         };
+        self.trace.phase("locate");
         let store = match Store::open(dir) {
             Ok(store) => store.with_expiry(expiry).with_use_recording(true),
             Err(e) => {
@@ -247,6 +254,7 @@ impl Step {
                 self.warn(e);
             }
         }
+        self.trace.phase("open and metadata");
         let code = if options.code_independent {
             None
         } else {
@@ -254,11 +262,14 @@ impl Step {
             self.problems.extend(problems);
             Some(parts)
         };
+        self.trace.phase("code identity");
         let target = session.env.target.as_deref().unwrap_or("");
         let digest = code.map(|c| c.digest);
         match material_key(entry_point, options.name, type_name, target, digest, &bytes) {
             Ok(key) => {
+                self.trace.phase("key");
                 self.remote = remote::read_through(options.name, &store, &key, &mut self.problems);
+                self.trace.phase("remote check");
                 Some(Prepared {
                     store,
                     key,
@@ -340,12 +351,14 @@ impl Step {
         replay: &[String],
         recorded: Recorded,
     ) {
+        self.trace.phase("lock, read, check, decode or restore");
         if !fetched.hit && !matches!(recorded, Recorded::Failed) {
             self.missed(prepared, fetched.expired, errors.iter().any(is_corruption));
         }
         self.problems.extend(errors.into_iter().map(Problem::from));
         if fetched.hit {
             report::emit_all(replay);
+            self.trace.phase("directives");
         } else if let Recorded::Unusable(e) = recorded {
             self.warn(Problem::new(e.to_string(), None));
         }
@@ -399,12 +412,16 @@ impl Step {
                 self.warn(e);
             }
         }
+        self.trace.phase("stats");
         self.flush_problems();
         let mut line = report::step_line(&self.name, outcome);
         if self.remote.fetched && matches!(outcome, Outcome::Hit { .. }) {
             line.push_str(" (fetched from the remote)");
         }
         report::emit(&line);
+        if let Some(trace) = self.trace.summary(&self.name) {
+            eprintln!("{trace}");
+        }
         self.finished = true;
     }
 
