@@ -248,10 +248,7 @@ mod tests {
         };
         let body = b"PCE entry bytes".to_vec();
         let sealed = ci.seal("v3/a/b/c", &body);
-        assert_eq!(
-            open(Some(&trust), "v3/a/b/c", sealed.clone()).unwrap(),
-            body
-        );
+        assert_eq!(open(Some(&trust), "v3/a/b/c", &sealed).unwrap(), body);
         assert_eq!(open(None, "v3/a/b/c", &sealed).unwrap(), body);
         // Replayed at another path.
         assert!(open(Some(&trust), "v3/a/b/d", &sealed).is_err());
