@@ -53,14 +53,49 @@ pub(crate) fn window(dir: &Path, ctime_nanos: u32) -> Option<Duration> {
 
 /// Whether contents seen at `now` may be remembered for a file last changed
 /// at `changed`, given the `window`.
+///
+/// Files are stamped from the kernel's coarse clock, which can lag the
+/// fine one by more than a tick (a CPU waking from idle): while the change
+/// is recent, the coarse clock itself must have moved past it, so that any
+/// later change gets a later ctime.
 pub(crate) fn settled(changed: Duration, now: SystemTime, window: Option<Duration>) -> bool {
     let Some(window) = window else {
         return false;
     };
-    now.duration_since(SystemTime::UNIX_EPOCH)
+    let Some(age) = now
+        .duration_since(SystemTime::UNIX_EPOCH)
         .ok()
         .and_then(|now| now.checked_sub(changed))
-        .is_some_and(|age| age >= window)
+    else {
+        return false;
+    };
+    age >= window && (age >= LONG_SETTLED || coarse_now().is_none_or(|coarse| coarse > changed))
+}
+
+/// A change this old is behind every clock.
+const LONG_SETTLED: Duration = Duration::from_secs(1);
+
+/// The clock files are stamped from, since the epoch (`None` where it is
+/// not known).
+#[cfg(target_os = "linux")]
+fn coarse_now() -> Option<Duration> {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: a valid clock id and a timespec to write into.
+    let ok = unsafe { libc::clock_gettime(libc::CLOCK_REALTIME_COARSE, &mut ts) } == 0;
+    ok.then(|| {
+        Duration::new(
+            u64::try_from(ts.tv_sec).unwrap_or(0),
+            u32::try_from(ts.tv_nsec).unwrap_or(0),
+        )
+    })
+}
+
+#[cfg(not(target_os = "linux"))]
+fn coarse_now() -> Option<Duration> {
+    None
 }
 
 /// The coarse clock's tick: how far apart two changes may be and still get

@@ -207,12 +207,14 @@ impl Seen {
         if window > WRITER_WAITS_AT_MOST {
             return;
         }
-        let settled_at = SystemTime::UNIX_EPOCH + stamp.ctime() + window;
-        loop {
-            match settled_at.duration_since(now()) {
-                Ok(wait) if !wait.is_zero() => std::thread::sleep(wait.min(window)),
-                _ => break,
+        // Until the window has passed, by the fine clock and by the one
+        // files are stamped from; never longer than a writer may wait.
+        let waited = std::time::Instant::now();
+        while !stamp.settled(now(), dir) {
+            if waited.elapsed() > WRITER_WAITS_AT_MOST {
+                return;
             }
+            std::thread::sleep(window.min(Duration::from_millis(1)));
         }
         if file.metadata().ok().as_ref().and_then(Stamp::of) != Some(stamp) {
             return;
