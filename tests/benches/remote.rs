@@ -185,20 +185,6 @@ fn hit_latency(remotes: &[(&'static str, String, Option<tempfile::TempDir>)]) {
     );
 }
 
-/// A key pair from `cargo pcache keygen`: (signing key, trusted key).
-fn keygen() -> (String, String) {
-    let (mut out, mut err) = (Vec::new(), Vec::new());
-    let status = cargo_pcache::run(
-        ["cargo-pcache", "pcache", "keygen", "bench", "--json"],
-        &mut out,
-        &mut err,
-    );
-    assert_eq!(status, std::process::ExitCode::SUCCESS);
-    let json: serde_json::Value = serde_json::from_slice(&out).unwrap();
-    let field = |f: &str| format!("bench:{}", json[f].as_str().unwrap());
-    (field("secret"), field("public"))
-}
-
 fn signed_hits(remotes: &[(&'static str, String, Option<tempfile::TempDir>)]) {
     const SIGNED_RUNS: usize = 31;
     println!(
@@ -208,7 +194,7 @@ fn signed_hits(remotes: &[(&'static str, String, Option<tempfile::TempDir>)]) {
         "{:<8} {:>8} {:>12} {:>12} {:>10} {:>8}",
         "backend", "entry", "unsigned", "signed", "added", "ratio"
     );
-    let (secret, public) = keygen();
+    let (secret, public) = support::machines::keygen("bench");
     for (name, url, _) in remotes {
         for size in [1 << 10, 1 << 20] {
             let root = tempfile::tempdir().unwrap();

@@ -261,15 +261,7 @@ fn a_hanging_blob_endpoint_costs_a_bounded_delay() {
 #[test]
 fn push_says_when_it_cannot_replace_an_unsigned_object() {
     let (fake, a) = filled("gha-signed");
-    let (mut out, mut err) = (Vec::new(), Vec::new());
-    cargo_pcache::run(
-        ["cargo-pcache", "pcache", "keygen", "ci", "--json"],
-        &mut out,
-        &mut err,
-    );
-    let keys: serde_json::Value = serde_json::from_slice(&out).unwrap();
-    let secret = format!("ci:{}", keys["secret"].as_str().unwrap());
-    let public = format!("ci:{}", keys["public"].as_str().unwrap());
+    let (secret, public) = support::machines::keygen("ci");
     let push = a.pcache(
         &["push", "--json"],
         &[

@@ -17,26 +17,10 @@ use std::thread;
 use pcache_core::remote::signature::{Envelope, MAGIC};
 use pcache_core::remote::{SIGNING_KEY_VAR, TRUSTED_KEYS_VAR};
 use support::machines::{
-    Machine, STEPS, assert_all_from_the_remote, assert_nowhere_in, remote_object, the_one_warning,
-    uploader_running,
+    Machine, STEPS, assert_all_from_the_remote, assert_nowhere_in, keygen, remote_object,
+    the_one_warning, uploader_running,
 };
 use support::{Build, Fixture, other_target, provided, shared_target};
-
-/// A new key pair named `name`, from `cargo pcache keygen --json`: the
-/// signing key and the trusted key, as their variables take them.
-fn keygen(name: &str) -> (String, String) {
-    let (mut out, mut err) = (Vec::new(), Vec::new());
-    let status = cargo_pcache::run(
-        ["cargo-pcache", "pcache", "keygen", name, "--json"],
-        &mut out,
-        &mut err,
-    );
-    assert_eq!(status, std::process::ExitCode::SUCCESS, "{err:?}");
-    let json: serde_json::Value = serde_json::from_slice(&out).unwrap();
-    assert_eq!(json["name"], name);
-    let field = |f: &str| format!("{name}:{}", json[f].as_str().unwrap());
-    (field("secret"), field("public"))
-}
 
 /// The entry file inside a signed object.
 fn body(object: &[u8]) -> Vec<u8> {

@@ -215,3 +215,19 @@ pub fn filled_file_remote(name: &str) -> (tempfile::TempDir, Machine, Machine) {
     let b = Machine::new(a.fixture.checkout_elsewhere(name, other_target()), &url);
     (dir, a, b)
 }
+
+/// A new key pair named `name`, from `cargo pcache keygen --json`: the
+/// signing key and the trusted key, as their variables take them.
+pub fn keygen(name: &str) -> (String, String) {
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let status = cargo_pcache::run(
+        ["cargo-pcache", "pcache", "keygen", name, "--json"],
+        &mut out,
+        &mut err,
+    );
+    assert_eq!(status, std::process::ExitCode::SUCCESS, "{err:?}");
+    let json: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(json["name"], name);
+    let field = |f: &str| format!("{name}:{}", json[f].as_str().unwrap());
+    (field("secret"), field("public"))
+}
