@@ -33,6 +33,9 @@
 //!
 //! It then repeats everything with `[profile.dev.build-override]
 //! opt-level = 3`.
+//!
+//! With `PCACHE_TRACE=1`, it also prints where the time of the last first
+//! hit and the last later hit of those steps went, phase by phase.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -86,6 +89,7 @@ fn main() {
         std::thread::sleep(Duration::from_secs(3));
         let reads = entry_files(&target.join("pcache/hitprobe"));
         let mut times: BTreeMap<&str, Vec<Duration>> = BTreeMap::new();
+        let mut later_output = String::new();
         for i in 1..=RERUNS {
             // The same hits without recording statistics, interleaved so
             // that both see the same machine: the cost of recording.
@@ -97,6 +101,7 @@ fn main() {
                     .push(step_time(&output, &format!("hit {step}")));
             }
             let output = run(i, &reads, "on");
+            later_output.clone_from(&output);
             for step in [
                 "probe",
                 "plain",
@@ -178,9 +183,11 @@ fn main() {
 
         // The first hit, right after the miss.
         let mut first: BTreeMap<&str, Vec<Duration>> = BTreeMap::new();
+        let mut first_output = String::new();
         for round in 1..=FIRSTS {
             run_first(10_000 + 2 * round, "", "on", round);
             let output = run_first(10_001 + 2 * round, "", "on", round);
+            first_output.clone_from(&output);
             for step in FIRST_HIT {
                 let time = if step == "bindgen" {
                     probe_time(&output, "hitprobe: bindgen total")
@@ -216,7 +223,21 @@ fn main() {
                 first.as_secs_f64() / later.as_secs_f64()
             );
         }
+        for (which, output) in [("first hit", &first_output), ("later hit", &later_output)] {
+            for line in traces(output, &FIRST_HIT) {
+                println!("    {which}: {line}");
+            }
+        }
     }
+}
+
+/// The `PCACHE_TRACE` lines of `steps` in a build's output.
+fn traces<'a>(output: &'a str, steps: &[&str]) -> Vec<&'a str> {
+    output
+        .lines()
+        .filter_map(|l| l.split_once("] pcache trace: ").map(|(_, rest)| rest))
+        .filter(|rest| steps.iter().any(|s| rest.starts_with(&format!("{s}: "))))
+        .collect()
 }
 
 fn median(samples: &mut [Duration]) -> Duration {

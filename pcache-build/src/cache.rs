@@ -111,22 +111,28 @@ impl Cache {
         T: Serialize + DeserializeOwned,
         F: FnOnce() -> Result<T, E>,
     {
-        self.value_step("value", inputs, None, |_| compute())
+        self.value_step("value", inputs, None, |_| compute(), |value, _| Ok(value))
     }
 
     /// A step whose value is stored whole: `cached`, `try_cached` and
     /// `cached_files` (whose value is the file tree restored into `dest`).
-    pub(crate) fn value_step<T, E, I, F>(
+    /// One step storing a `T`: `compute` makes it on a miss, and `then`
+    /// turns it, stored or fresh, into what the caller returns (told
+    /// whether it was a hit) before the step is reported, so that its time
+    /// counts in the step's.
+    pub(crate) fn value_step<T, R, E, I, F, G>(
         &self,
         entry_point: &'static str,
         inputs: I,
         dest: Option<&Path>,
         compute: F,
-    ) -> Result<T, E>
+        then: G,
+    ) -> Result<R, E>
     where
         I: Serialize,
         T: Serialize + DeserializeOwned,
         F: FnOnce(&Recorder) -> Result<T, E>,
+        G: FnOnce(T, bool) -> Result<R, E>,
     {
         let inputs = parts::inputs(&inputs);
         let (step, prepared) = Step::start(self.options(), entry_point, type_name::<T>(), inputs);
@@ -139,11 +145,12 @@ impl Cache {
         };
         let Some(prepared) = prepared else {
             let recorder = forward();
-            return step.uncached(|| recorder.run_unstored(compute));
+            return then(step.uncached(|| recorder.run_unstored(compute))?, false);
         };
         if step.mode() == Mode::Verify {
             let recorder = forward();
-            return verify(step, &prepared, || recorder.run_unstored(compute));
+            let value = verify(step, &prepared, || recorder.run_unstored(compute))?;
+            return then(value, false);
         }
         let places = step.places(dest);
         let mut recorded = Recorded::Failed;
@@ -169,14 +176,19 @@ impl Cache {
                 })
             },
         )?;
+        let summary = Summary::of(&fetched);
+        let value = then(fetched.value, fetched.hit);
+        if dest.is_some() {
+            step.mark("restore");
+        }
         step.finish_fetched(
             &prepared,
-            Summary::of(&fetched),
+            summary,
             fetched.errors,
             &replay.into_inner(),
             recorded,
         );
-        Ok(fetched.value)
+        value
     }
 
     /// See [`cached_iter`](crate::cached_iter).
@@ -208,12 +220,13 @@ impl Cache {
         F: FnOnce(&Path) -> std::io::Result<()>,
     {
         let dest = dest.as_ref();
-        let mut computed = false;
-        let tree: Tree = self.value_step("files", inputs, Some(dest), |recorder| {
-            computed = true;
-            files::generate(&self.name, dest, recorder, Box::new(generate))
-        })?;
-        files::restore(&tree, dest, !computed)
+        self.value_step(
+            "files",
+            inputs,
+            Some(dest),
+            |recorder| files::generate(&self.name, dest, recorder, Box::new(generate)),
+            |tree: Tree, hit| files::restore(&tree, dest, hit),
+        )
     }
 }
 

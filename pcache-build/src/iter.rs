@@ -285,6 +285,7 @@ where
                     }
                 }
                 Ok(Lookup::Found(reader)) if replay(&mut step, &prepared, &reader, &places) => {
+                    step.mark("notes");
                     State::Hit(Box::new(Hit {
                         reader,
                         decoded: VecDeque::with_capacity(BATCH),
@@ -360,6 +361,7 @@ where
     fn finish(&mut self, outcome: Outcome) {
         self.state = State::Done;
         if let Some(step) = self.step.take() {
+            step.mark("items");
             step.finish(outcome);
         }
     }
@@ -494,6 +496,7 @@ where
     fn drop(&mut self) {
         // Dropped before the end: the step still reports.
         let Some(step) = self.step.take() else { return };
+        step.mark("items");
         match &self.state {
             State::Recording(recording) => {
                 // The writer's temporary file goes with it: nothing stored.

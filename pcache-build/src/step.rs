@@ -2,6 +2,7 @@
 //! problems met on the way, and the lines it prints.
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use pcache_core::record::{
@@ -65,7 +66,7 @@ pub(crate) struct Step {
     /// What the remote tier did for the step.
     remote: remote::Visit,
     /// Where the step's time went, with `PCACHE_TRACE=1`.
-    trace: Trace,
+    trace: Arc<Trace>,
 }
 
 /// How long values live in a cache.
@@ -166,7 +167,7 @@ impl Step {
             stats: None,
             miss: None,
             remote: remote::Visit::default(),
-            trace: Trace::new(Session::get().trace),
+            trace: Arc::new(Trace::new(Session::get().trace)),
         };
         step.trace
             .phase_took("input digests", crate::inputs::take_digest_time());
@@ -184,6 +185,11 @@ impl Step {
 
     pub(crate) fn elapsed(&self) -> Duration {
         self.started.elapsed()
+    }
+
+    /// Ends the traced phase `name`, if tracing (`PCACHE_TRACE`).
+    pub(crate) fn mark(&self, name: &'static str) {
+        self.trace.phase(name);
     }
 
     pub(crate) fn warn(&mut self, problem: impl Into<Problem>) {
@@ -237,7 +243,10 @@ impl Step {
         };
         self.trace.phase("locate");
         let store = match Store::open(dir) {
-            Ok(store) => store.with_expiry(expiry).with_use_recording(true),
+            Ok(store) => store
+                .with_expiry(expiry)
+                .with_use_recording(true)
+                .with_trace(Arc::clone(&self.trace)),
             Err(e) => {
                 self.warn(e);
                 return None;
@@ -351,7 +360,6 @@ impl Step {
         replay: &[String],
         recorded: Recorded,
     ) {
-        self.trace.phase("lock, read, check, decode or restore");
         if !fetched.hit && !matches!(recorded, Recorded::Failed) {
             self.missed(prepared, fetched.expired, errors.iter().any(is_corruption));
         }

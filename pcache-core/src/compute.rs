@@ -192,6 +192,7 @@ impl Store {
             Err(e) => errors.push(e),
         }
         let lock = self.lock_key(key, &mut errors);
+        self.mark("lock");
         if lock.as_ref().is_some_and(Acquired::waited) {
             // Whoever held the lock has probably stored the value.
             match self.lookup_accepted::<T>(key, accept) {
@@ -203,6 +204,7 @@ impl Store {
         let started = Instant::now();
         let computed = compute()?;
         let compute_time = started.elapsed();
+        self.mark("compute");
         let size_bytes = if computed.store {
             match self.set_with_notes(key, &computed.value, compute_time, &computed.notes) {
                 Ok(info) => Some(info.size_bytes),
@@ -215,6 +217,7 @@ impl Store {
             None
         };
         drop(lock);
+        self.mark("store");
         Ok(Fetched {
             value: computed.value,
             hit: false,
@@ -235,8 +238,16 @@ impl Store {
         accept: &dyn Fn(&[u8]) -> bool,
     ) -> crate::Result<Lookup<Found<T>>> {
         match self.lookup::<T>(key)? {
-            Lookup::Found(found) if !accept(&found.notes) => Err(self.reject(found.info)),
-            found => Ok(found),
+            Lookup::Found(found) => {
+                let accepted = accept(&found.notes);
+                self.mark("notes");
+                if accepted {
+                    Ok(Lookup::Found(found))
+                } else {
+                    Err(self.reject(found.info))
+                }
+            }
+            other => Ok(other),
         }
     }
 

@@ -123,7 +123,11 @@ impl Store {
     /// As [`get`](Store::get).
     pub fn lookup<T: DeserializeOwned>(&self, key: &Key) -> Result<Lookup<Found<T>>> {
         Ok(match self.read_raw(key, Want::of::<T>())? {
-            Lookup::Found(raw) => Lookup::Found(decode(raw)?),
+            Lookup::Found(raw) => {
+                let found = decode(raw)?;
+                self.mark("decode");
+                Lookup::Found(found)
+            }
             Lookup::Absent => Lookup::Absent,
             Lookup::Expired => Lookup::Expired,
         })
@@ -144,6 +148,7 @@ impl Store {
         let large = len >= TRUST_MIN_BYTES;
         let mut seen = Seen::open(&self.layout().seen(key), large, self.records_use());
         let trusted = large && seen.trusts(stamp);
+        self.mark("open");
         let read = match want {
             Want::Single(kind) if len > SMALL_BYTES => {
                 self.read_large_single(&mut file, len, &path, kind, trusted)
@@ -164,11 +169,14 @@ impl Store {
             if after != stamp && read.body.crc() != read.header.payload_crc {
                 return Err(discard(&path, Some(&file), Corruption::PayloadChecksum));
             }
+            self.mark("identity check (checksum skipped)");
         } else if large {
             seen.record(stamp, now);
+            self.mark("record the check");
         }
         if self.records_use() {
             seen.touch(now);
+            self.mark("record the use");
         }
         Ok(Lookup::Found(Raw {
             info: self.info(*key, path, len, &read.header, None),
@@ -192,6 +200,7 @@ impl Store {
         file.take(len)
             .read_to_end(&mut buf)
             .op("read entry", path)?;
+        self.mark("read");
         let header = Header::decode(&buf)?;
         header.check(Kind::Value, buf.len() as u64)?;
         if self.is_expired(header.created) {
@@ -202,8 +211,11 @@ impl Store {
         let notes = buf.split_off(header.notes_offset() as usize);
         header.check_notes(&notes)?;
         let payload = &buf[HEADER_LEN..];
-        if !trusted && crc32fast::hash(payload) != header.payload_crc {
-            return Err(Corruption::PayloadChecksum.into());
+        if !trusted {
+            if crc32fast::hash(payload) != header.payload_crc {
+                return Err(Corruption::PayloadChecksum.into());
+            }
+            self.mark("checksum");
         }
         let body = match want {
             Want::Single(kind) => match entry::parse_single_marker(kind, payload) {
@@ -271,15 +283,19 @@ impl Store {
         if data.len() as u64 != data_len {
             return Err(Corruption::Truncated.into());
         }
+        let notes = read_notes(file, &header, path)?;
+        self.mark("read");
         let body = Body::Single {
             kind,
             marker: marker[..marker_len].to_vec(),
             data,
         };
-        if !trusted && body.crc() != header.payload_crc {
-            return Err(Corruption::PayloadChecksum.into());
+        if !trusted {
+            if body.crc() != header.payload_crc {
+                return Err(Corruption::PayloadChecksum.into());
+            }
+            self.mark("checksum");
         }
-        let notes = read_notes(file, &header, path)?;
         Ok(Some(EntryRead {
             header,
             body,

@@ -12,6 +12,7 @@ use std::time::{Duration, SystemTime};
 
 use crate::error::{Corruption, IoResultExt, Result};
 use crate::layout::Layout;
+use crate::trace::Trace;
 use crate::{Key, lock};
 
 /// How long [`Store::get_or_compute`] waits for another process computing
@@ -33,6 +34,7 @@ pub struct Store {
     lock_timeout: Duration,
     record_use: bool,
     clock: Option<Clock>,
+    trace: Option<Arc<Trace>>,
 }
 
 impl fmt::Debug for Store {
@@ -134,6 +136,7 @@ impl Store {
             lock_timeout: DEFAULT_LOCK_TIMEOUT,
             record_use: false,
             clock: None,
+            trace: None,
         }
     }
 
@@ -180,6 +183,28 @@ impl Store {
         self
     }
 
+    /// Marks the phases of this store's reads and writes in `trace` (see
+    /// the [`trace`](crate::trace) module); a trace that is off is not
+    /// kept, so marking costs nothing.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use pcache_core::trace::Trace;
+    /// # let dir = tempfile::tempdir()?;
+    /// let trace = Arc::new(Trace::new(true));
+    /// let store = pcache_core::Store::open(dir.path())?.with_trace(Arc::clone(&trace));
+    /// let key = pcache_core::Key::new("k")?;
+    /// store.get_or_compute(&key, || 1u8);
+    /// store.get_or_compute(&key, || 2u8);
+    /// let line = trace.summary("k").unwrap();
+    /// assert!(line.contains("compute ") && line.contains("decode "), "{line}");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn with_trace(mut self, trace: Arc<Trace>) -> Store {
+        self.trace = trace.is_on().then_some(trace);
+        self
+    }
+
     /// Judges expiry as of the instant `now` returns instead of the system
     /// clock. For tests and tools that need entries of a given age.
     #[doc(hidden)]
@@ -213,6 +238,13 @@ impl Store {
 
     pub(crate) fn records_use(&self) -> bool {
         self.record_use
+    }
+
+    /// Ends the traced phase `name`, if tracing.
+    pub(crate) fn mark(&self, name: &'static str) {
+        if let Some(trace) = &self.trace {
+            trace.phase(name);
+        }
     }
 
     pub(crate) fn now(&self) -> SystemTime {

@@ -1,6 +1,14 @@
 //! `PCACHE_TRACE=1`: where the time of one step went, phase by phase,
 //! printed to stderr when the step ends. Off, a phase mark costs a branch.
 //!
+//! A [`Store`](crate::Store) given a trace ([`Store::with_trace`]) marks
+//! the phases of its own reads and writes in it: `open`, `read`,
+//! `checksum` (or `identity check` when the entry was verified as this very
+//! file before and its checksum is skipped), `decode`, `notes`, `restore`,
+//! and on a miss `lock`, `compute` and `store`.
+//!
+//! [`Store::with_trace`]: crate::Store::with_trace
+//!
 //! ```
 //! use pcache_core::trace::Trace;
 //!
@@ -13,30 +21,45 @@
 //! assert_eq!(Trace::new(false).summary("anything"), None);
 //! ```
 
-use std::cell::RefCell;
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 /// Phases timed since the trace began, each from the end of the one before.
+///
+/// Shared by the step that prints it and the store it reads from (behind an
+/// `Arc`), hence the mutex; it is only ever taken when tracing.
 #[derive(Debug)]
 pub struct Trace {
     on: bool,
-    marks: RefCell<(Instant, Vec<(&'static str, Duration)>)>,
+    marks: Mutex<Marks>,
 }
+
+type Marks = (Instant, Vec<(&'static str, Duration)>);
 
 impl Trace {
     /// A trace that records when `on` (see [`crate::config::trace`]).
     pub fn new(on: bool) -> Trace {
         Trace {
             on,
-            marks: RefCell::new((Instant::now(), Vec::new())),
+            marks: Mutex::new((Instant::now(), Vec::new())),
         }
+    }
+
+    /// Whether this trace records.
+    pub fn is_on(&self) -> bool {
+        self.on
+    }
+
+    fn marks(&self) -> MutexGuard<'_, Marks> {
+        // A panic while marking leaves the marks as they were: still usable.
+        self.marks.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Records a phase `name` that took `took`, measured elsewhere (before
     /// the trace began); the next phase still starts at the previous mark.
     pub fn phase_took(&self, name: &'static str, took: Duration) {
         if self.on {
-            self.marks.borrow_mut().1.push((name, took));
+            self.marks().1.push((name, took));
         }
     }
 
@@ -45,7 +68,7 @@ impl Trace {
         if !self.on {
             return;
         }
-        let mut marks = self.marks.borrow_mut();
+        let mut marks = self.marks();
         let now = Instant::now();
         let took = now - marks.0;
         marks.0 = now;
@@ -58,7 +81,7 @@ impl Trace {
         if !self.on {
             return None;
         }
-        let marks = self.marks.borrow();
+        let marks = self.marks();
         let total: Duration = marks.1.iter().map(|(_, d)| *d).sum();
         let phases: Vec<String> = marks
             .1

@@ -226,3 +226,33 @@ fn the_record_is_written_only_once_the_entry_has_settled() {
     );
     drop(dir);
 }
+
+#[test]
+fn the_trace_shows_a_checksum_skipped_only_for_a_trusted_entry() {
+    use pcache_core::trace::Trace;
+    use std::sync::Arc;
+    let dir = tempfile::tempdir().unwrap();
+    let key = Key::new("traced").unwrap();
+    let value = pattern(300_000, 5);
+    settled_store(dir.path()).set(&key, &value).unwrap();
+    let traced_get = || {
+        let trace = Arc::new(Trace::new(true));
+        let store = settled_store(dir.path()).with_trace(Arc::clone(&trace));
+        assert_eq!(store.get::<Vec<u8>>(&key).unwrap().unwrap(), value);
+        trace.summary("traced").unwrap()
+    };
+    let trusted = traced_get();
+    assert!(
+        trusted.contains(", identity check (checksum skipped) "),
+        "{trusted}"
+    );
+    assert!(!trusted.contains(", checksum "), "{trusted}");
+
+    // Without its record, the entry is checksummed, and the check recorded.
+    fs::remove_file(seen_file(&settled_store(dir.path()), &key)).unwrap();
+    let checked = traced_get();
+    assert!(checked.contains(", checksum "), "{checked}");
+    assert!(checked.contains(", record the check "), "{checked}");
+    assert!(!checked.contains("skipped"), "{checked}");
+    assert!(traced_get().contains("(checksum skipped)"));
+}

@@ -248,7 +248,21 @@ fn a_links_consumer_compiles_against_its_producer_restored_in_a_moved_checkout()
     assert_eq!(ws.run_binary("release", "app"), ANSWER);
     assert_eq!(ws.runs("fxp").len(), 2, "release is a key of its own");
     ws.clean();
-    ws.build(&["-p", "app"], &[]);
+    let traced = ws.build(&["-p", "app", "-vv"], &[("PCACHE_TRACE", "1")]);
+    let trace = traced
+        .stderr
+        .lines()
+        .find_map(|l| l.split_once("pcache trace: fxp: ").map(|(_, rest)| rest))
+        .unwrap_or_else(|| panic!("no trace of fxp's hit:\n{}", traced.stderr));
+    let mut phases = trace
+        .split(", ")
+        .map(|p| p.trim_end_matches(|c: char| c != ' '));
+    for phase in ["level 1 key", "remote check", "open", "restore", "replay"] {
+        assert!(
+            phases.any(|p| p.starts_with(phase)),
+            "{phase} missing or out of order in {trace}"
+        );
+    }
     ws.build(&["-p", "app", "--release"], &[]);
     assert_eq!(ws.run_binary("debug", "app"), ANSWER);
     assert_eq!(ws.run_binary("release", "app"), ANSWER);

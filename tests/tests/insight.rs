@@ -342,3 +342,97 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+/// The phases `PCACHE_TRACE=1` printed for `step`, in order.
+fn traced_phases(build: &support::Build, step: &str) -> Vec<String> {
+    let prefix = format!("pcache trace: {step}: ");
+    let line = build
+        .stderr
+        .lines()
+        .find_map(|l| l.split_once(&prefix).map(|(_, rest)| rest))
+        .unwrap_or_else(|| panic!("no trace of {step}:\n{}", build.stderr));
+    let (phases, total) = line.rsplit_once(" (total ").unwrap();
+    assert!(total.ends_with(" ms)"), "{line}");
+    phases
+        .split(", ")
+        .map(|phase| {
+            let (name, took) = phase.rsplit_once(' ').unwrap().0.rsplit_once(' ').unwrap();
+            assert!(took.parse::<f64>().is_ok(), "{phase} in {line}");
+            name.to_owned()
+        })
+        .collect()
+}
+
+fn assert_in_order(phases: &[String], expected: &[&str]) {
+    let mut rest = phases.iter();
+    for want in expected {
+        assert!(
+            rest.any(|p| p == want),
+            "{want} missing or out of order in {phases:?}"
+        );
+    }
+}
+
+#[test]
+fn trace_names_every_phase_of_a_miss_and_a_hit_and_is_silent_when_off() {
+    let f = Fixture::new("trace");
+    let quiet = f.build(&[]);
+    assert!(!quiet.stderr.contains("pcache trace"), "{}", quiet.stderr);
+
+    let miss = f.build(&[("PCACHE_TRACE", "1"), ("FIXTURE_INPUT", "traced")]);
+    let before = [
+        "input digests",
+        "locate",
+        "open and metadata",
+        "code identity",
+        "key",
+    ];
+    for step in ["table", "generated"] {
+        let phases = traced_phases(&miss, step);
+        assert_in_order(&phases, &before);
+        assert_in_order(
+            &phases,
+            &["remote check", "lock", "compute", "store", "stats"],
+        );
+    }
+
+    let hit = f.build(&[
+        ("PCACHE_TRACE", "1"),
+        ("FIXTURE_INPUT", "traced"),
+        ("FIXTURE_RERUN", "1"),
+    ]);
+    assert!(hit.has_step("hit table"), "{:?}", hit.steps());
+    let value = traced_phases(&hit, "table");
+    assert_in_order(&value, &before);
+    assert_in_order(
+        &value,
+        &[
+            "remote check",
+            "open",
+            "read",
+            "checksum",
+            "decode",
+            "notes",
+            "directives",
+            "stats",
+        ],
+    );
+    assert!(!value.iter().any(|p| p == "compute"), "{value:?}");
+    let files = traced_phases(&hit, "generated");
+    assert_in_order(
+        &files,
+        &["open", "read", "decode", "notes", "restore", "directives"],
+    );
+    let items = traced_phases(&hit, "rows");
+    assert_in_order(
+        &items,
+        &[
+            "remote check",
+            "open",
+            "checksum",
+            "notes",
+            "items",
+            "stats",
+        ],
+    );
+}

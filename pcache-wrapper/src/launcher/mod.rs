@@ -15,6 +15,7 @@ use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use pcache_core::config::{self, Env, Mode};
@@ -101,7 +102,7 @@ struct Launch<'a> {
     max_size: u64,
     stats: bool,
     started: Instant,
-    trace: Trace,
+    trace: Arc<Trace>,
     cargo_home: Option<PathBuf>,
 }
 
@@ -125,9 +126,11 @@ impl<'a> Launch<'a> {
         let home = config::home(env)
             .ok_or("no per-user store: set PCACHE_HOME (there is no home directory)")?;
         let package = package_name();
+        let trace = Arc::new(Trace::new(config::trace(env)));
         // Made for the key's lock; removed again if nothing is stored.
         let store = Store::open(conventions::cache_dir(&home, &package, CACHE_NAME))
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| e.to_string())?
+            .with_trace(Arc::clone(&trace));
         let vars = std::env::vars_os()
             .filter_map(|(k, v)| Some((k.into_string().ok()?, v.to_string_lossy().into_owned())))
             .collect();
@@ -150,7 +153,7 @@ impl<'a> Launch<'a> {
             max_size,
             stats: config::stats(env),
             started,
-            trace: Trace::new(config::trace(env)),
+            trace,
             cargo_home: config::cargo_home(),
         };
         launch.trace.phase("prepare");
@@ -283,12 +286,12 @@ impl<'a> Launch<'a> {
     /// its `OUT_DIR` restored exactly: swapped in whole, or left as it was.
     fn restore(&self, key: &Key) -> Result<Option<RestoredTree>, String> {
         self.fetch_if_missing(key);
+        self.trace.phase("remote check");
         let place = self.out_dir_text()?;
         let restored = self
             .store
             .restore_tree(key, Restore::exact().place(place), &self.out_dir)
             .map_err(|e| e.to_string());
-        self.trace.phase("read and restore");
         match restored? {
             Lookup::Found(restored) => Ok(Some(restored)),
             Lookup::Absent | Lookup::Expired => Ok(None),
