@@ -453,3 +453,109 @@ fn s3_objects_pushed_under_an_untrusted_key_are_refused_then_replaced() {
     assert_all_from_the_remote(&built);
     assert_eq!(computed_steps(&c), Vec::<&str>::new());
 }
+
+/// A large object from a server that sends it piece by piece has its body
+/// hashed as it arrives: on WebDAV (from `.ci/services`), a 1 MiB signed
+/// entry is fetched whole, and the same object with one body byte changed
+/// in place, its signature data untouched, is refused and nothing is kept.
+#[test]
+fn a_large_object_hashed_as_it_arrives_is_taken_only_as_signed() {
+    use pcache_core::remote::{EntryName, HelperAction, HelperRequest};
+    let Some(dav) = provided("PCACHE_TEST_WEBDAV") else {
+        return;
+    };
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let url = format!("{}/large-{nanos:x}", dav.trim_end_matches('/'));
+    let (secret, public) = keygen("ci");
+
+    let pushed = tempfile::tempdir().unwrap();
+    let cache = pcache_core::short_id("large");
+    let store = pcache_core::Store::open(pushed.path().join("fx").join(&cache)).unwrap();
+    let key = pcache_core::Key::new("a large value").unwrap();
+    let value: Vec<u8> = (0..1u32 << 20).map(|i| (i * 31 % 251) as u8).collect();
+    store.set(&key, &value).unwrap();
+    let entry = EntryName::new("fx", &cache, key).unwrap();
+    let upload = HelperRequest::new(
+        pushed.path().to_path_buf(),
+        HelperAction::Upload(Some(entry.clone())),
+    );
+    let out = std::process::Command::new(support::machines::HELPER)
+        .args(upload.to_args())
+        .env("PCACHE_REMOTE", &url)
+        .env(SIGNING_KEY_VAR, &secret)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stored = fs::read(entry.cache_dir(pushed.path()).join(key.to_string())).unwrap();
+
+    let fetched = |what: &str| {
+        let root = tempfile::tempdir().unwrap();
+        let got = fetch(root.path(), &url, &public, "fx", &cache, &key.to_string());
+        match (what, got) {
+            ("signed", Fetched::Entry(entry)) => assert_eq!(entry, stored),
+            ("swapped", Fetched::Refused) => {}
+            (_, Fetched::Entry(_)) => panic!("{what}: taken"),
+            (_, Fetched::Refused) => panic!("{what}: refused"),
+            (_, Fetched::Failed) => panic!("{what}: failed"),
+        }
+    };
+    fetched("signed");
+    let object_url = format!(
+        "{}/{}",
+        url.trim_start_matches("webdav+"),
+        entry.remote_key()
+    );
+    let good = dav::get(&object_url);
+    assert_eq!(body(&good), stored);
+    let mut swapped = good.clone();
+    let middle = good.len() - stored.len() / 2;
+    swapped[middle] ^= 0x40;
+    dav::put(&object_url, &swapped);
+    fetched("swapped");
+    dav::put(&object_url, &good);
+    fetched("signed");
+}
+
+/// Just enough HTTP/1.1 to read and overwrite one object on the test's
+/// WebDAV server behind pcache's back.
+mod dav {
+    use std::io::{Read, Write};
+    use std::net::TcpStream;
+
+    fn request(url: &str, method: &str, body: &[u8]) -> Vec<u8> {
+        let rest = url.strip_prefix("http://").expect("an http:// URL");
+        let (host, path) = rest.split_at(rest.find('/').unwrap());
+        let mut stream = TcpStream::connect(host).unwrap();
+        let head = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        );
+        stream.write_all(head.as_bytes()).unwrap();
+        stream.write_all(body).unwrap();
+        let mut response = Vec::new();
+        stream.read_to_end(&mut response).unwrap();
+        let end = response
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .expect("a whole response")
+            + 4;
+        let status = String::from_utf8_lossy(&response[..end]).into_owned();
+        assert!(status.starts_with("HTTP/1.1 2"), "{method} {url}: {status}");
+        response.split_off(end)
+    }
+
+    pub(super) fn get(url: &str) -> Vec<u8> {
+        request(url, "GET", b"")
+    }
+
+    pub(super) fn put(url: &str, body: &[u8]) {
+        request(url, "PUT", body);
+    }
+}

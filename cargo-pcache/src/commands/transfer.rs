@@ -310,8 +310,9 @@ fn unverifiable(remote: &Remote, key: &str) -> Result<bool> {
     let object = remote
         .get_entry(key)
         .map_err(|e| remote_failed(remote, &e))?;
-    Ok(object
-        .is_some_and(|object| crate::remote::signing::open(remote.trust(), key, &object).is_err()))
+    Ok(object.is_some_and(|arrived| {
+        crate::remote::signing::open(remote.trust(), key, &arrived).is_err()
+    }))
 }
 
 /// Moves the entries not yet on the other side with `transfer` (unless

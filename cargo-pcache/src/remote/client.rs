@@ -5,16 +5,22 @@ use std::fmt;
 use std::future::IntoFuture;
 use std::time::{Duration, Instant};
 
+use futures_util::TryStreamExt as _;
 use opendal::{ErrorKind, Operator, services};
 use pcache_core::remote::{Backend, RemoteSettings, RemoteUrl};
 
 use pcache_core::config::Env;
 
-use super::signing::{SigningKeyPair, Trust};
+use super::signing::{Arrived, BodyHasher, SigningKeyPair, Trust};
 
 /// How long a remote may take to answer a small request (a connection, a
 /// stat, a listing page) before it counts as unavailable.
 pub(crate) const ANSWER_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Objects this large, from a remote that sends them piece by piece, have
+/// their body hashed on a thread of its own while they arrive; a smaller
+/// one is hashed faster than a thread starts.
+const HASHED_ON_ARRIVAL: u64 = 256 * 1024;
 
 /// The slowest transfer rate tolerated for entries, once the remote has
 /// answered: below it, a transfer is abandoned.
@@ -210,6 +216,13 @@ impl Remote {
         self.signer.as_ref()
     }
 
+    /// Whether objects arrive from this remote piece by piece, over time
+    /// (HTTP bodies), rather than at once (a local file read in one go, a
+    /// Redis value).
+    fn streams(&self) -> bool {
+        !matches!(self.url.backend(), Backend::File | Backend::Redis)
+    }
+
     /// The remote's URL (shown redacted).
     pub(crate) fn url(&self) -> &RemoteUrl {
         &self.url
@@ -229,21 +242,56 @@ impl Remote {
         }
     }
 
-    /// The entry file stored at `key`: `None` if there is none. At most its
-    /// listed size is read, in a time that allows for its size.
-    pub(crate) fn get_entry(&self, key: &str) -> Result<Option<Vec<u8>>, RemoteError> {
+    /// The object stored at `key`: `None` if there is none. At most its
+    /// listed size is read, in a time that allows for its size. With
+    /// trusted keys, its body is hashed while it arrives, for
+    /// [`signing::open`](super::signing::open).
+    pub(crate) fn get_entry(&self, key: &str) -> Result<Option<Arrived>, RemoteError> {
         let Some(len) = self.size(key)? else {
             return Ok(None);
         };
+        let hasher = self
+            .trust
+            .as_ref()
+            .filter(|_| len >= HASHED_ON_ARRIVAL && self.streams())
+            .and_then(|_| BodyHasher::start());
         // Too short to be an entry, it is still read: the import's checks
         // say what is wrong with it.
-        self.get(key, len).map(Some)
+        let object = self.get(key, len, hasher.as_ref())?;
+        Ok(Some(match hasher {
+            Some(hasher) => hasher.finish(object),
+            None => Arrived::whole(object),
+        }))
     }
 
-    fn get(&self, key: &str, len: u64) -> Result<Vec<u8>, RemoteError> {
-        let read = self.op.read_with(key).range(0..len.max(1));
+    /// Reads `len` bytes of `key` as they arrive, showing each piece to
+    /// `hasher`.
+    fn get(
+        &self,
+        key: &str,
+        len: u64,
+        hasher: Option<&BodyHasher>,
+    ) -> Result<Vec<u8>, RemoteError> {
+        let read = async {
+            let mut pieces = self
+                .op
+                .reader(key)
+                .await?
+                .into_stream(0..len.max(1))
+                .await?;
+            let mut object = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+            while let Some(buffer) = pieces.try_next().await? {
+                for piece in buffer {
+                    if let Some(hasher) = hasher {
+                        hasher.feed(&piece);
+                    }
+                    object.extend_from_slice(&piece);
+                }
+            }
+            Ok(object)
+        };
         match self.call("read", transfer_timeout(len), read) {
-            Ok(buffer) => Ok(buffer.to_vec()),
+            Ok(object) => Ok(object),
             Err(Call::Remote(e)) if e.kind() == ErrorKind::RangeNotSatisfied => Ok(Vec::new()),
             Err(e) => Err(self.error(e)),
         }

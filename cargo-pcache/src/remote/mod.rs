@@ -23,6 +23,7 @@ use pcache_core::remote::{self, EntryName, Marker, RemoteUrl};
 use pcache_core::{CacheMeta, Store};
 
 pub(crate) use client::{Remote, RemoteError};
+use signing::Arrived;
 
 /// Why moving an entry failed.
 #[derive(Debug)]
@@ -70,10 +71,10 @@ pub(crate) fn download(
     entry: &EntryName,
 ) -> Result<Option<u64>, Transfer> {
     let key = entry.remote_key();
-    let Some(object) = remote.get_entry(&key)? else {
+    let Some(arrived) = remote.get_entry(&key)? else {
         return Ok(None);
     };
-    let bytes = verified(remote, root, &key, &object)?;
+    let bytes = verified(remote, root, &key, &arrived)?;
     let store = Store::open(entry.cache_dir(root)).map_err(local)?;
     match store.import(&entry.key(), |file| file.write_all(bytes)) {
         Ok(info) => Ok(Some(info.size_bytes)),
@@ -91,9 +92,9 @@ fn verified<'a>(
     remote: &Remote,
     root: &Path,
     key: &str,
-    object: &'a [u8],
+    arrived: &'a Arrived,
 ) -> Result<&'a [u8], Transfer> {
-    signing::open(remote.trust(), key, object).map_err(|refusal| {
+    signing::open(remote.trust(), key, arrived).map_err(|refusal| {
         record_refused(root, remote.url(), key, &refusal.to_string());
         Transfer::Refused(format!(
             "the remote's object `{key}` is refused: {refusal}; not used"
@@ -161,7 +162,8 @@ pub(crate) fn download_meta(
     };
     // Only names for `ls`, but from the remote all the same: a refused one
     // is left out like one that does not parse.
-    let Ok(bytes) = signing::open(remote.trust(), &key, &object) else {
+    let arrived = Arrived::whole(object);
+    let Ok(bytes) = signing::open(remote.trust(), &key, &arrived) else {
         return Ok(());
     };
     let meta = std::str::from_utf8(bytes)

@@ -14,12 +14,15 @@
 //! the key's name only.
 
 use std::fmt;
+use std::sync::mpsc;
+use std::thread;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
+use bytes::Bytes;
 use ed25519_dalek::{Signature, Signer as _, SigningKey, Verifier as _, VerifyingKey};
 use pcache_core::config::Env;
-use pcache_core::remote::signature::{Envelope, KeySpec, statement};
+use pcache_core::remote::signature::{Envelope, KeySpec, MAGIC, body_offset, statement};
 use pcache_core::remote::{SIGNING_KEY_FILE_VAR, SIGNING_KEY_VAR, TRUSTED_KEYS_VAR};
 use sha2::{Digest, Sha256};
 
@@ -62,8 +65,14 @@ impl Trust {
     }
 
     /// Whether `object` fetched from `remote_path` is signed for that path
-    /// by a trusted key.
-    fn verify(&self, envelope: &Envelope<'_>, remote_path: &str) -> Result<(), Refusal> {
+    /// by a trusted key. `hashed`, the body's SHA-256 worked out while it
+    /// arrived, is used when it covers exactly the body.
+    fn verify(
+        &self,
+        envelope: &Envelope<'_>,
+        remote_path: &str,
+        hashed: Option<&BodyHash>,
+    ) -> Result<(), Refusal> {
         let Some((_, key)) = self.keys.iter().find(|(name, _)| name == envelope.name) else {
             return Err(Refusal(format!(
                 "it is signed by `{}`, which is not one of the trusted keys ({})",
@@ -71,7 +80,11 @@ impl Trust {
                 self.names().join(", ")
             )));
         };
-        let message = statement(envelope.name, remote_path, &sha256(envelope.body));
+        let digest = match hashed {
+            Some(hashed) if hashed.len == envelope.body.len() as u64 => hashed.sha256,
+            _ => sha256(envelope.body),
+        };
+        let message = statement(envelope.name, remote_path, &digest);
         key.verify(&message, &Signature::from_bytes(&envelope.signature))
             .map_err(|_| {
                 Refusal(format!(
@@ -188,7 +201,7 @@ impl fmt::Display for Refusal {
     }
 }
 
-/// The entry file in `object`, fetched from `remote_path`: with `trust`,
+/// The entry file in `arrived`, fetched from `remote_path`: with `trust`,
 /// only if a trusted key signed it for that path.
 ///
 /// # Errors
@@ -198,8 +211,9 @@ impl fmt::Display for Refusal {
 pub(crate) fn open<'a>(
     trust: Option<&Trust>,
     remote_path: &str,
-    object: &'a [u8],
+    arrived: &'a Arrived,
 ) -> Result<&'a [u8], Refusal> {
+    let object = &arrived.object[..];
     match (
         Envelope::parse(object).map_err(|e| Refusal(e.to_string()))?,
         trust,
@@ -210,11 +224,104 @@ pub(crate) fn open<'a>(
         ))),
         (Some(envelope), trust) => {
             if let Some(trust) = trust {
-                trust.verify(&envelope, remote_path)?;
+                trust.verify(&envelope, remote_path, arrived.hashed.as_ref())?;
             }
             Ok(envelope.body)
         }
     }
+}
+
+/// An object read from the remote, with its body's hash when a
+/// [`BodyHasher`] worked it out on the way. Only the hasher fed the very
+/// bytes of the object pairs a hash with it.
+#[derive(Debug)]
+pub(crate) struct Arrived {
+    object: Vec<u8>,
+    hashed: Option<BodyHash>,
+}
+
+impl Arrived {
+    /// An object read whole, its body to be hashed when checked.
+    pub(crate) fn whole(object: Vec<u8>) -> Arrived {
+        Arrived {
+            object,
+            hashed: None,
+        }
+    }
+}
+
+/// A signed object's body's SHA-256, and how many bytes it covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct BodyHash {
+    sha256: [u8; 32],
+    len: u64,
+}
+
+/// Hashes a signed object's body on a thread of its own while the object
+/// arrives piece by piece, so that checking the signature of a large
+/// object adds little to its transfer: the pieces are shared, not copied.
+#[derive(Debug)]
+pub(crate) struct BodyHasher {
+    pieces: mpsc::Sender<Bytes>,
+    thread: thread::JoinHandle<Option<BodyHash>>,
+}
+
+impl BodyHasher {
+    /// A hasher waiting for the object's first piece; `None` when no thread
+    /// can be started (the body is then hashed once it is whole).
+    pub(crate) fn start() -> Option<BodyHasher> {
+        let (pieces, arriving) = mpsc::channel();
+        let thread = thread::Builder::new()
+            .name("pcache-body-sha256".into())
+            .spawn(move || hash_body(&arriving))
+            .ok()?;
+        Some(BodyHasher { pieces, thread })
+    }
+
+    /// The object's next piece.
+    pub(crate) fn feed(&self, piece: &Bytes) {
+        // The thread stops early for an object that is not signed.
+        let _ = self.pieces.send(piece.clone());
+    }
+
+    /// `object`, every piece of which was fed, with its body's hash (none
+    /// for an object that is not signed).
+    pub(crate) fn finish(self, object: Vec<u8>) -> Arrived {
+        drop(self.pieces);
+        Arrived {
+            object,
+            hashed: self.thread.join().ok().flatten(),
+        }
+    }
+}
+
+/// The body's hash, from the object's pieces in order: the signature data
+/// before the body is skipped, as [`Envelope::parse`] does.
+fn hash_body(pieces: &mpsc::Receiver<Bytes>) -> Option<BodyHash> {
+    let mut head = Vec::new();
+    let mut body: Option<(Sha256, u64)> = None;
+    for piece in pieces {
+        if let Some((sha, len)) = &mut body {
+            sha.update(&piece);
+            *len += piece.len() as u64;
+            continue;
+        }
+        head.extend_from_slice(&piece);
+        if head.len() <= MAGIC.len() {
+            continue;
+        }
+        let at = body_offset(&head)?;
+        if head.len() >= at {
+            let mut sha = Sha256::new();
+            sha.update(&head[at..]);
+            body = Some((sha, (head.len() - at) as u64));
+            head = Vec::new();
+        }
+    }
+    body.map(|(sha, len)| BodyHash {
+        sha256: sha.finalize().into(),
+        len,
+    })
 }
 
 fn sha256(bytes: &[u8]) -> [u8; 32] {
@@ -248,22 +355,90 @@ mod tests {
         };
         let body = b"PCE entry bytes".to_vec();
         let sealed = ci.seal("v3/a/b/c", &body);
-        assert_eq!(open(Some(&trust), "v3/a/b/c", &sealed).unwrap(), body);
-        assert_eq!(open(None, "v3/a/b/c", &sealed).unwrap(), body);
+        assert_eq!(
+            open(Some(&trust), "v3/a/b/c", &Arrived::whole(sealed.clone())).unwrap(),
+            body
+        );
+        assert_eq!(
+            open(None, "v3/a/b/c", &Arrived::whole(sealed.clone())).unwrap(),
+            body
+        );
         // Replayed at another path.
-        assert!(open(Some(&trust), "v3/a/b/d", &sealed).is_err());
+        assert!(open(Some(&trust), "v3/a/b/d", &Arrived::whole(sealed.clone())).is_err());
         // Another key under the same name.
         let forged = other.seal("v3/a/b/c", &body);
-        assert!(open(Some(&trust), "v3/a/b/c", &forged).is_err());
+        assert!(open(Some(&trust), "v3/a/b/c", &Arrived::whole(forged)).is_err());
         // The body replaced under the signature.
         let mut replaced = sealed.clone();
         let last = replaced.len() - 1;
         replaced[last] ^= 1;
-        assert!(open(Some(&trust), "v3/a/b/c", &replaced).is_err());
+        assert!(open(Some(&trust), "v3/a/b/c", &Arrived::whole(replaced)).is_err());
         // Unsigned: fine without trusted keys only.
-        assert_eq!(open(None, "v3/a/b/c", &body).unwrap(), body);
-        let refused = open(Some(&trust), "v3/a/b/c", &body).unwrap_err();
+        assert_eq!(
+            open(None, "v3/a/b/c", &Arrived::whole(body.clone())).unwrap(),
+            body
+        );
+        let refused = open(Some(&trust), "v3/a/b/c", &Arrived::whole(body.clone())).unwrap_err();
         assert!(refused.0.contains("not signed"), "{refused}");
+    }
+
+    /// What a [`BodyHasher`] makes of `object` arriving in `pieces`-byte
+    /// pieces.
+    fn arriving_in_pieces(object: &[u8], pieces: usize) -> Arrived {
+        let hasher = BodyHasher::start().unwrap();
+        for piece in object.chunks(pieces) {
+            hasher.feed(&Bytes::copy_from_slice(piece));
+        }
+        hasher.finish(object.to_vec())
+    }
+
+    fn hashed_in_pieces(object: &[u8], pieces: usize) -> Option<BodyHash> {
+        arriving_in_pieces(object, pieces).hashed
+    }
+
+    #[test]
+    fn the_body_hashed_while_it_arrives_is_the_body_parse_finds() {
+        let ci = SigningKeyPair::generate("a-longer-key-name").unwrap();
+        let trust = Trust::from_env(&env(&[(
+            TRUSTED_KEYS_VAR,
+            &format!("a-longer-key-name:{}", ci.public()),
+        )]))
+        .unwrap()
+        .unwrap();
+        let body: Vec<u8> = (0..70_000u32).map(|i| (i * 7) as u8).collect();
+        let sealed = ci.seal("v3/a/b/c", &body);
+        let whole = BodyHash {
+            sha256: sha256(&body),
+            len: body.len() as u64,
+        };
+        // Pieces that end inside the magic, the name, the signature, the
+        // body, and the whole object at once.
+        for pieces in [1, 5, 9, 40, 100, 4096, sealed.len()] {
+            assert_eq!(hashed_in_pieces(&sealed, pieces), Some(whole), "{pieces}");
+        }
+        let arrived = arriving_in_pieces(&sealed, 4096);
+        assert_eq!(open(Some(&trust), "v3/a/b/c", &arrived).unwrap(), body);
+        // What arrived is what is judged: a body changed in transit hashes
+        // differently, and its signature does not match.
+        let mut replaced = sealed.clone();
+        replaced[sealed.len() / 2] ^= 1;
+        let arrived = arriving_in_pieces(&replaced, 4096);
+        assert_ne!(arrived.hashed, Some(whole));
+        assert!(open(Some(&trust), "v3/a/b/c", &arrived).is_err());
+        // A hash that does not cover exactly the body is not used: the body
+        // is hashed in place.
+        let short = Arrived {
+            object: replaced,
+            hashed: Some(BodyHash {
+                sha256: whole.sha256,
+                len: whole.len - 1,
+            }),
+        };
+        assert!(open(Some(&trust), "v3/a/b/c", &short).is_err());
+        // Unsigned objects, and pieces too short to tell, hash nothing.
+        assert_eq!(hashed_in_pieces(&body, 1000), None);
+        assert_eq!(hashed_in_pieces(&sealed[..8], 3), None);
+        assert_eq!(hashed_in_pieces(b"", 1), None);
     }
 
     #[test]

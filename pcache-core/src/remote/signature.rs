@@ -99,6 +99,7 @@ impl<'a> Envelope<'a> {
             .filter(|n| is_key_name(n))
             .ok_or(EnvelopeError::BadName)?;
         let (signature, body) = rest.split_at(SIGNATURE_LEN);
+        debug_assert_eq!(body_offset(object), Some(object.len() - body.len()));
         if body.is_empty() {
             return Err(EnvelopeError::NoBody);
         }
@@ -129,6 +130,24 @@ impl<'a> Envelope<'a> {
         object.extend_from_slice(body);
         object
     }
+}
+
+/// Where the body starts in a signed object whose first bytes are `head`:
+/// `None` if `head` does not start with [`MAGIC`] and the name's length.
+/// For hashing the body while the object is still arriving; [`Envelope::parse`]
+/// checks the rest once it is whole.
+///
+/// ```
+/// use pcache_core::remote::signature::{Envelope, body_offset};
+///
+/// let sealed = Envelope::seal("ci", &[7u8; 64], b"entry bytes");
+/// let at = body_offset(&sealed[..9]).unwrap();
+/// assert_eq!(&sealed[at..], b"entry bytes");
+/// assert_eq!(body_offset(b"entry bytes"), None);
+/// ```
+pub fn body_offset(head: &[u8]) -> Option<usize> {
+    let name_len = *head.strip_prefix(&MAGIC[..])?.first()?;
+    Some(MAGIC.len() + 1 + usize::from(name_len) + SIGNATURE_LEN)
 }
 
 /// The message a key signs for the object at `remote_path` whose body has
