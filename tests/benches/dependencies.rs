@@ -15,11 +15,17 @@
 //! 2. A hit restoring a 20 MiB `OUT_DIR` (`fixture-deps/fxbig`), against
 //!    `cp -r` of the same directory.
 //! 3. The wrapper's cost on a compilation it passes through: `rustc -vV`
-//!    through `pcache-wrapper`, against `rustc -vV`.
+//!    through `pcache-wrapper`, against `rustc -vV`, beside `env rustc -vV`
+//!    (a program that only execs: the floor for any wrapper).
 //!
 //! Medians of `PCACHE_BENCH_RUNS` runs (3 by default); `PCACHE_BENCH_FIXTURES`
 //! (`fixture-sys`, `fixture-tls`, comma-separated) limits part 1. sccache comes from
 //! `PCACHE_TEST_SCCACHE` (`.ci/services install` puts it in a venv).
+//!
+//! Plain and pcache-cold builds alternate, so that both see the same
+//! machine, and their ratio is also given as the median of each pair's.
+//! `PCACHE_BENCH_ONLY=cold` measures only those two, for a long series on a
+//! noisy machine; `PCACHE_BENCH_ONLY=pass-through` only part 3.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -42,17 +48,24 @@ fn main() {
         .prefix("pcache-bench-deps-")
         .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
         .unwrap();
-    let only = std::env::var("PCACHE_BENCH_FIXTURES").unwrap_or_default();
-    for (fixture, scripts) in [
-        ("fixture-sys", &["zstd-sys", "libsqlite3-sys"][..]),
-        ("fixture-tls", &["aws-lc-sys", "ring"][..]),
-    ] {
-        if only.is_empty() || only.split(',').any(|f| f.trim() == fixture) {
-            clean_builds(scratch.path(), fixture, scripts);
+    let only = std::env::var("PCACHE_BENCH_ONLY").unwrap_or_default();
+    if only.is_empty() || only == "cold" {
+        let fixtures = std::env::var("PCACHE_BENCH_FIXTURES").unwrap_or_default();
+        for (fixture, scripts) in [
+            ("fixture-sys", &["zstd-sys", "libsqlite3-sys"][..]),
+            ("fixture-tls", &["aws-lc-sys", "ring"][..]),
+        ] {
+            if fixtures.is_empty() || fixtures.split(',').any(|f| f.trim() == fixture) {
+                clean_builds(scratch.path(), fixture, scripts);
+            }
         }
     }
-    restore_20_mib(scratch.path());
-    pass_through();
+    if only.is_empty() {
+        restore_20_mib(scratch.path());
+    }
+    if only.is_empty() || only == "pass-through" {
+        pass_through();
+    }
 }
 
 /// One way of building: a program and its environment.
@@ -188,24 +201,63 @@ struct Row {
 }
 
 fn measure(setup: &Setup, dir: &Path, scripts: &[&str], fresh: impl Fn(usize) -> Setup) -> Row {
-    let mut walls = Vec::new();
-    let mut per_script: Vec<Vec<f64>> = vec![Vec::new(); scripts.len()];
+    let runs: Vec<Timed> = (0..runs())
+        .map(|i| {
+            let setup = if setup.name.contains("cold") {
+                fresh(i)
+            } else {
+                setup.clone()
+            };
+            clean_build(&setup, dir)
+        })
+        .collect();
+    row(&setup.name, &runs, scripts)
+}
+
+/// Plain builds and `cold(i)` builds, alternated (which goes first
+/// alternates too): both rows, and the median of the pairs' ratios.
+fn measure_pair(
+    plain: &Setup,
+    cold: impl Fn(usize) -> Setup,
+    dir: &Path,
+    scripts: &[&str],
+) -> (Row, Row, f64) {
+    let mut timed: [Vec<Timed>; 2] = [Vec::new(), Vec::new()];
     for i in 0..runs() {
-        let setup = if setup.name.contains("cold") {
-            fresh(i)
-        } else {
-            setup.clone()
-        };
-        let timed = clean_build(&setup, dir);
-        walls.push(timed.wall.as_secs_f64());
-        for (n, script) in scripts.iter().enumerate() {
-            per_script[n].push(timed.scripts.get(*script).copied().unwrap_or(f64::NAN));
+        let cold = cold(i);
+        let order = if i % 2 == 0 { [0, 1] } else { [1, 0] };
+        for which in order {
+            let setup = if which == 0 { plain } else { &cold };
+            timed[which].push(clean_build(setup, dir));
         }
     }
+    let ratios = timed[0]
+        .iter()
+        .zip(&timed[1])
+        .map(|(p, c)| c.wall.as_secs_f64() / p.wall.as_secs_f64())
+        .collect();
+    let [plain_runs, cold_runs] = timed;
+    (
+        row(&plain.name, &plain_runs, scripts),
+        row(&cold(0).name, &cold_runs, scripts),
+        median(ratios),
+    )
+}
+
+fn row(name: &str, runs: &[Timed], scripts: &[&str]) -> Row {
     Row {
-        name: setup.name.clone(),
-        wall: median(walls),
-        scripts: per_script.into_iter().map(median).collect(),
+        name: name.to_owned(),
+        wall: median(runs.iter().map(|t| t.wall.as_secs_f64()).collect()),
+        scripts: scripts
+            .iter()
+            .map(|script| {
+                median(
+                    runs.iter()
+                        .map(|t| t.scripts.get(*script).copied().unwrap_or(f64::NAN))
+                        .collect(),
+                )
+            })
+            .collect(),
     }
 }
 
@@ -230,15 +282,23 @@ fn clean_builds(scratch: &Path, fixture: &str, scripts: &[&str]) {
     };
     let mut rows = Vec::new();
     let plain = Setup::cargo("plain cargo", &[]);
-    rows.push(measure(&plain, &dir, scripts, |_| plain.clone()));
-
     let cold = |i: usize| {
         let home = store(&format!("pcache-cold-{i}"));
         let mut s = pcache(&home);
         s.name = "pcache, cold (empty store)".into();
         s
     };
-    rows.push(measure(&cold(0), &dir, scripts, cold));
+    let (plain_row, cold_row, paired) = measure_pair(&plain, cold, &dir, scripts);
+    rows.push(plain_row);
+    rows.push(cold_row);
+    println!(
+        "pcache cold / plain, the median of {} alternated pairs: {paired:.3}×",
+        runs()
+    );
+    if std::env::var("PCACHE_BENCH_ONLY").as_deref() == Ok("cold") {
+        print_table(&rows, scripts);
+        return;
+    }
     let warm_home = store("pcache");
     let mut warm = pcache(&warm_home);
     // Filled once.
@@ -472,29 +532,53 @@ fn pass_through() {
     .map(|s| s.trim().to_owned())
     .filter(|s| !s.is_empty())
     .unwrap_or_else(|| "rustc".to_owned());
-    let time = |wrapped: bool| {
-        let mut cmd = if wrapped {
-            let mut c = Command::new(WRAPPER);
-            c.arg(&rustc);
-            c
-        } else {
-            Command::new(&rustc)
+    // `env` runs rustc by exec and does nothing else: what any wrapper
+    // costs on this machine, the floor for pcache's.
+    let env = Path::new("/usr/bin/env");
+    let time = |through: Option<&Path>| {
+        let mut cmd = match through {
+            Some(program) => {
+                let mut c = Command::new(program);
+                c.arg(&rustc);
+                c
+            }
+            None => Command::new(&rustc),
         };
         cmd.arg("-vV").stdout(Stdio::null());
         let started = Instant::now();
         assert!(cmd.status().unwrap().success());
         started.elapsed().as_secs_f64()
     };
-    let (mut direct, mut wrapped) = (Vec::new(), Vec::new());
-    for _ in 0..200 {
-        direct.push(time(false));
-        wrapped.push(time(true));
+    let (mut direct, mut floor, mut wrapped) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..300 {
+        direct.push(time(None));
+        if env.is_file() {
+            floor.push(time(Some(env)));
+        }
+        wrapped.push(time(Some(Path::new(WRAPPER))));
     }
-    let (d, w) = (median(direct), median(wrapped));
+    // Each run against the direct one just before it.
+    let added = |through: &[f64]| {
+        median(
+            through
+                .iter()
+                .zip(&direct)
+                .map(|(t, d)| (t - d) * 1e3)
+                .collect(),
+        )
+    };
     println!(
-        "| rustc -vV | through pcache-wrapper | overhead |\n|---|---|---|\n| {:.2} ms | {:.2} ms | {:.2} ms |",
-        d * 1e3,
-        w * 1e3,
-        (w - d) * 1e3
+        "| rustc -vV | through pcache-wrapper | overhead (median of pairs) | `env rustc -vV`: any exec |\n|---|---|---|---|"
+    );
+    println!(
+        "| {:.2} ms | {:.2} ms | {:.2} ms | {} |",
+        median(direct.clone()) * 1e3,
+        median(wrapped.clone()) * 1e3,
+        added(&wrapped),
+        if floor.is_empty() {
+            "not measured".to_owned()
+        } else {
+            format!("+{:.2} ms", added(&floor))
+        }
     );
 }
