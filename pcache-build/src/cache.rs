@@ -116,10 +116,9 @@ impl Cache {
 
     /// A step whose value is stored whole: `cached`, `try_cached` and
     /// `cached_files` (whose value is the file tree restored into `dest`).
-    /// One step storing a `T`: `compute` makes it on a miss, and `then`
-    /// turns it, stored or fresh, into what the caller returns (told
-    /// whether it was a hit) before the step is reported, so that its time
-    /// counts in the step's.
+    /// `compute` makes the value on a miss; `then` turns it, stored or
+    /// fresh, into what the caller gets (told whether it was a hit) before
+    /// the step is reported, so that its time counts in the step's.
     pub(crate) fn value_step<T, R, E, I, F, G>(
         &self,
         entry_point: &'static str,

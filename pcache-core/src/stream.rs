@@ -129,7 +129,7 @@ impl Store {
         self.mark("open");
         let opened = self.verify_stream(&mut file, len, &path, trusted);
         self.mark(if trusted {
-            "read the notes (checksum skipped: identity checked)"
+            "read the notes (checksum skipped)"
         } else {
             "checksum"
         });

@@ -3,9 +3,11 @@
 //!
 //! A [`Store`](crate::Store) given a trace ([`Store::with_trace`]) marks
 //! the phases of its own reads and writes in it: `open`, `read`,
-//! `checksum` (or `identity check` when the entry was verified as this very
-//! file before and its checksum is skipped), `decode`, `notes`, `restore`,
-//! and on a miss `lock`, `compute` and `store`.
+//! `checksum`, `decode`, `notes`, `restore`, `record the check` and
+//! `record the use`, and on a miss `lock`, `compute` and `store`. When the
+//! entry was verified before as this very file, the phase that skips its
+//! checksum says so: `identity check (checksum skipped)`, `restore
+//! (checksum skipped)`.
 //!
 //! [`Store::with_trace`]: crate::Store::with_trace
 //!

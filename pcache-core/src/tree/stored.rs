@@ -111,7 +111,7 @@ impl Store {
             }
         };
         let paths = restore.run_from(&stored.nodes, contents, dest, &mut still_the_same)?;
-        self.mark("restore (checksum skipped: identity checked)");
+        self.mark("restore (checksum skipped)");
         if self.records_use() {
             seen.touch(self.now());
             self.mark("record the use");
