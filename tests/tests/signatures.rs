@@ -11,11 +11,14 @@ mod support;
 
 use std::fs;
 use std::path::Path;
+use std::process::Output;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 
 use pcache_core::remote::signature::{Envelope, MAGIC};
-use pcache_core::remote::{SIGNING_KEY_VAR, TRUSTED_KEYS_VAR};
+use pcache_core::remote::{
+    EntryName, HelperAction, HelperRequest, SIGNING_KEY_VAR, TRUSTED_KEYS_VAR,
+};
 use support::machines::{
     Machine, STEPS, assert_all_from_the_remote, assert_nowhere_in, keygen, remote_object,
     the_one_warning, uploader_running,
@@ -354,15 +357,13 @@ fn fetch(
     cache_id: &str,
     key: &str,
 ) -> Fetched {
-    use pcache_core::remote::{EntryName, HelperAction, HelperRequest};
     let entry = EntryName::new(package, cache_id, key.parse().unwrap()).unwrap();
-    let request = HelperRequest::new(root.to_path_buf(), HelperAction::Fetch(entry.clone()));
-    let out = std::process::Command::new(support::machines::HELPER)
-        .args(request.to_args())
-        .env("PCACHE_REMOTE", url)
-        .env(TRUSTED_KEYS_VAR, trusted)
-        .output()
-        .unwrap();
+    let out = helper(
+        root,
+        url,
+        HelperAction::Fetch(entry.clone()),
+        (TRUSTED_KEYS_VAR, trusted),
+    );
     let stored = entry.cache_dir(root).join(key);
     if out.status.success() && stored.is_file() {
         return Fetched::Entry(fs::read(stored).unwrap());
@@ -374,6 +375,18 @@ fn fetch(
     } else {
         Fetched::Failed
     }
+}
+
+/// Runs the helper on `action` for the pcache directory `root`, with the
+/// remote `url` and one more variable.
+fn helper(root: &Path, url: &str, action: HelperAction, var: (&str, &str)) -> Output {
+    let request = HelperRequest::new(root.to_path_buf(), action);
+    std::process::Command::new(support::machines::HELPER)
+        .args(request.to_args())
+        .env("PCACHE_REMOTE", url)
+        .env(var.0, var.1)
+        .output()
+        .unwrap()
 }
 
 enum Fetched {
@@ -460,7 +473,6 @@ fn s3_objects_pushed_under_an_untrusted_key_are_refused_then_replaced() {
 /// in place, its signature data untouched, is refused and nothing is kept.
 #[test]
 fn a_large_object_hashed_as_it_arrives_is_taken_only_as_signed() {
-    use pcache_core::remote::{EntryName, HelperAction, HelperRequest};
     let Some(dav) = provided("PCACHE_TEST_WEBDAV") else {
         return;
     };
@@ -478,16 +490,12 @@ fn a_large_object_hashed_as_it_arrives_is_taken_only_as_signed() {
     let value: Vec<u8> = (0..1u32 << 20).map(|i| (i * 31 % 251) as u8).collect();
     store.set(&key, &value).unwrap();
     let entry = EntryName::new("fx", &cache, key).unwrap();
-    let upload = HelperRequest::new(
-        pushed.path().to_path_buf(),
+    let out = helper(
+        pushed.path(),
+        &url,
         HelperAction::Upload(Some(entry.clone())),
+        (SIGNING_KEY_VAR, &secret),
     );
-    let out = std::process::Command::new(support::machines::HELPER)
-        .args(upload.to_args())
-        .env("PCACHE_REMOTE", &url)
-        .env(SIGNING_KEY_VAR, &secret)
-        .output()
-        .unwrap();
     assert!(
         out.status.success(),
         "{}",
