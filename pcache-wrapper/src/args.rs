@@ -44,6 +44,31 @@ impl BuildScriptCompile {
     }
 }
 
+/// Whether a command line (the arguments after the rustc program, as bytes)
+/// surely does not compile a build script: it names no crate
+/// `build_script_*`. Cheap, and without allocating, for the pass-through
+/// that runs before Rust's runtime starts (`early`); when it says yes,
+/// [`BuildScriptCompile::parse`] finds no build script either.
+#[cfg_attr(not(unix), allow(dead_code))]
+pub(crate) fn surely_not_a_build_script<'a>(args: impl Iterator<Item = &'a [u8]>) -> bool {
+    const FLAG: &[u8] = b"--crate-name";
+    const PREFIX: &[u8] = b"build_script_";
+    let mut after_flag = false;
+    for arg in args {
+        let value = if after_flag {
+            Some(arg)
+        } else {
+            arg.strip_prefix(FLAG)
+                .and_then(|rest| rest.strip_prefix(b"="))
+        };
+        if value.is_some_and(|v| v.starts_with(PREFIX)) {
+            return false;
+        }
+        after_flag = arg == FLAG;
+    }
+    true
+}
+
 /// The value of `--flag VALUE` or `--flag=VALUE` (the first).
 fn value_of<'a>(args: &'a [OsString], flag: &'a str) -> Option<&'a OsStr> {
     values_of(args, flag).next()
@@ -140,5 +165,68 @@ mod tests {
             PathBuf::from("/b/debug/build/x/abc/out/build_script_build")
         );
         assert!(!compile.capped_lints);
+    }
+
+    #[test]
+    fn the_early_check_defers_every_build_script_and_passes_the_rest() {
+        let surely_not =
+            |line: &str| surely_not_a_build_script(line.split_whitespace().map(str::as_bytes));
+        assert!(surely_not("-vV"));
+        assert!(surely_not("- --crate-name ___ --print=file-names"));
+        assert!(surely_not("--crate-name zstd_sys --crate-type lib"));
+        assert!(surely_not("--crate-name"));
+        assert!(!surely_not(
+            "--crate-name build_script_build --crate-type bin"
+        ));
+        assert!(!surely_not(
+            "--crate-name=build_script_main --crate-type=bin"
+        ));
+        // Named alike but not a build script: `main` decides.
+        assert!(!surely_not(
+            "--crate-name build_script_build --crate-type lib"
+        ));
+    }
+
+    /// Every command line made of these words, up to four of them, that the
+    /// early check lets through is one `parse` finds no build script in.
+    #[test]
+    fn the_early_check_never_passes_what_parse_calls_a_build_script() {
+        let words = [
+            "--crate-name",
+            "build_script_build",
+            "--crate-name=build_script_x",
+            "--crate-name=lib",
+            "lib",
+            "--crate-type",
+            "bin",
+            "--crate-type=bin",
+            "--out-dir",
+            "/o",
+            "--out-dir=/o",
+        ];
+        // Every line of up to four words, each counted in base `words.len()`.
+        let mut lines: Vec<Vec<&str>> = vec![Vec::new()];
+        for len in 1..=4u32 {
+            for n in 0..words.len().pow(len) {
+                let line = (0..len)
+                    .scan(n, |rest, _| {
+                        let word = words[*rest % words.len()];
+                        *rest /= words.len();
+                        Some(word)
+                    })
+                    .collect();
+                lines.push(line);
+            }
+        }
+        let mut deferred = 0;
+        for line in &lines {
+            let os: Vec<OsString> = line.iter().map(OsString::from).collect();
+            if surely_not_a_build_script(line.iter().map(|w| w.as_bytes())) {
+                assert_eq!(BuildScriptCompile::parse(&os, None), None, "{line:?}");
+            } else {
+                deferred += 1;
+            }
+        }
+        assert!(deferred > 0 && deferred < lines.len());
     }
 }

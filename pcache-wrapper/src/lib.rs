@@ -49,6 +49,8 @@
 mod args;
 mod declare;
 mod depinfo;
+#[cfg(unix)]
+mod early;
 mod identity;
 mod key;
 mod launcher;
@@ -60,6 +62,8 @@ mod wrapper;
 use std::ffi::OsString;
 use std::process::ExitCode;
 
+#[cfg(unix)]
+pub use early::{InitArrayFn, pass_through_early};
 pub use launcher::CACHE_NAME;
 
 /// The program's entry point: the launcher when it runs as a build script

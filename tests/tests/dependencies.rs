@@ -536,3 +536,82 @@ fn a_skipped_package_runs_its_script_every_time_and_stores_nothing() {
         "run, though its launcher is in place"
     );
 }
+
+/// The wrapper run by hand on `args` (after the program it hands them to),
+/// with `envs`: its exit code, stdout and stderr.
+fn wrapper(args: &[&std::ffi::OsStr], envs: &[(&str, &str)]) -> (Option<i32>, String, String) {
+    let mut cmd = Command::new(support::deps::WRAPPER);
+    cmd.args(args).env_remove("PCACHE_RUSTC_WRAPPER");
+    cmd.envs(envs.iter().copied());
+    let out = cmd.output().unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// A compilation that is not a build script's is handed on by `exec`: the
+/// same process (no wrapper left between Cargo and rustc), every argument
+/// as given, its exit code; whether it is decided before Rust's runtime
+/// starts or after (a crate named like a build script that is a library).
+#[test]
+#[cfg(unix)]
+fn the_wrapper_hands_other_compilations_on_by_exec_with_their_arguments_untouched() {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+
+    // Prints its pid, its parent's, and each argument on a line.
+    let script = "echo $$ $PPID; for a in \"$@\"; do printf '[%s]\\n' \"$a\"; done; exit 7";
+    let odd = OsStr::from_bytes(b"caf\xe9");
+    for crate_args in [
+        &["--crate-name", "zstd_sys", "--crate-type", "lib"][..],
+        &["--crate-name", "build_script_x", "--crate-type", "lib"][..],
+    ] {
+        let head = ["/bin/sh", "-c", script, "sh", "a b", ""];
+        let mut args: Vec<&OsStr> = head.iter().map(OsStr::new).collect();
+        args.push(odd);
+        args.extend(crate_args.iter().map(OsStr::new));
+        // `sh -c` runs as the wrapper's own process: its parent is the
+        // wrapper's parent, a shell that reports the wrapper's pid.
+        let mut cmd = Command::new("/bin/sh");
+        cmd.arg("-c")
+            .arg("\"$@\" & echo $!; wait $!")
+            .arg("sh")
+            .arg(support::deps::WRAPPER)
+            .args(&args)
+            .env_remove("PCACHE_RUSTC_WRAPPER");
+        let out = cmd.output().unwrap();
+        let stdout = out.stdout.clone();
+        let text = String::from_utf8_lossy(&stdout);
+        let mut lines = text.lines();
+        let spawned = lines.next().unwrap().to_owned();
+        let (pid, _) = lines.next().unwrap().split_once(' ').unwrap();
+        assert_eq!(pid, spawned, "rustc runs in the wrapper's process: {text}");
+        let rest: Vec<&str> = lines.collect();
+        let mut expected = vec![
+            "[a b]".to_owned(),
+            "[]".to_owned(),
+            "[caf\u{fffd}]".to_owned(),
+        ];
+        expected.extend(crate_args.iter().map(|a| format!("[{a}]")));
+        assert_eq!(rest, expected, "{crate_args:?}");
+        assert!(
+            out.stdout.windows(5).any(|w| w == b"[caf\xe9"),
+            "bytes passed as they were"
+        );
+        assert_eq!(out.status.code(), Some(7), "{crate_args:?}");
+    }
+
+    // Nothing to run: an error that names it, and Cargo's failure code.
+    let (code, _, stderr) = wrapper(&[OsStr::new("/nonexistent/rustc"), OsStr::new("-vV")], &[]);
+    assert_eq!(code, Some(101));
+    assert!(stderr.contains("/nonexistent/rustc"), "{stderr}");
+
+    // A chained wrapper gets the whole command line, rustc first.
+    let (code, stdout, _) = wrapper(
+        &[OsStr::new("rustc"), OsStr::new("-vV")],
+        &[("PCACHE_RUSTC_WRAPPER", "/bin/echo")],
+    );
+    assert_eq!((code, stdout.as_str()), (Some(0), "rustc -vV\n"));
+}
