@@ -23,7 +23,9 @@
 //! - **The rustc wrapper** (Cargo's `build.rustc-wrapper`, or
 //!   `RUSTC_WRAPPER`). Every compilation passes straight through, by
 //!   `exec`, to rustc or to the wrapper the user had (`PCACHE_RUSTC_WRAPPER`,
-//!   such as sccache). When rustc compiles a build script of a registry or
+//!   such as sccache); on Linux with glibc, one that cannot be a build
+//!   script's is handed on before Rust's runtime starts
+//!   ([`pass_through_early`]). When rustc compiles a build script of a registry or
 //!   git package (or a path package named in `[workspace.metadata.pcache]
 //!   build-scripts`), the wrapper then puts a copy of itself where Cargo will
 //!   run the script, the *launcher*, keeping the real binary beside it.

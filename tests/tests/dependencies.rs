@@ -615,3 +615,38 @@ fn the_wrapper_hands_other_compilations_on_by_exec_with_their_arguments_untouche
     );
     assert_eq!((code, stdout.as_str()), (Some(0), "rustc -vV\n"));
 }
+
+/// On Linux with glibc, the wrapper loads libc alone: GCC's unwinder is
+/// linked in (see `pcache-wrapper/build.rs`), so starting it does not load
+/// `libgcc_s`, and panics still unwind through it.
+#[test]
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn the_wrapper_starts_without_loading_libgcc_s() {
+    let archive = Command::new("cc")
+        .arg("-print-file-name=libgcc_eh.a")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_default();
+    if !Path::new(&archive).is_absolute() {
+        eprintln!("skipped: this C compiler has no libgcc_eh.a");
+        return;
+    }
+    for program in [support::deps::WRAPPER, support::deps::CLI] {
+        let ldd = Command::new("ldd").arg(program).output().unwrap();
+        let libs = String::from_utf8_lossy(&ldd.stdout);
+        assert!(libs.contains("libc.so"), "{libs}");
+        assert!(!libs.contains("libgcc_s"), "{program}: {libs}");
+    }
+    // This test program is linked the same way: a panic unwinds, is
+    // caught, and its backtrace is read.
+    let caught = std::panic::catch_unwind(|| {
+        let empty: Vec<u8> = Vec::new();
+        empty[std::env::args().count()]
+    });
+    assert!(caught.is_err());
+    let trace = std::backtrace::Backtrace::force_capture().to_string();
+    assert!(
+        trace.contains("the_wrapper_starts_without_loading_libgcc_s"),
+        "{trace}"
+    );
+}
