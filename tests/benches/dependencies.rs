@@ -549,36 +549,37 @@ fn pass_through() {
         assert!(cmd.status().unwrap().success());
         started.elapsed().as_secs_f64()
     };
-    let (mut direct, mut floor, mut wrapped) = (Vec::new(), Vec::new(), Vec::new());
-    for _ in 0..300 {
-        direct.push(time(None));
-        if env.is_file() {
-            floor.push(time(Some(env)));
-        }
-        wrapped.push(time(Some(Path::new(WRAPPER))));
+    // Each run through a program is paired with a direct run just before
+    // it, and the two programs take turns going first: the machine's drift
+    // cancels out of each pair's difference.
+    let mut through: Vec<&Path> = vec![Path::new(WRAPPER)];
+    if env.is_file() {
+        through.push(env);
     }
-    // Each run against the direct one just before it.
-    let added = |through: &[f64]| {
-        median(
-            through
-                .iter()
-                .zip(&direct)
-                .map(|(t, d)| (t - d) * 1e3)
-                .collect(),
-        )
-    };
+    let (mut direct, mut added) = (Vec::new(), vec![Vec::new(); through.len()]);
+    let mut wrapped = Vec::new();
+    for round in 0..400 {
+        for turn in 0..through.len() {
+            let i = (turn + round) % through.len();
+            let alone = time(None);
+            let via = time(Some(through[i]));
+            direct.push(alone);
+            if i == 0 {
+                wrapped.push(via);
+            }
+            added[i].push((via - alone) * 1e3);
+        }
+    }
+    let mut added = added.into_iter().map(median);
+    let (wrapper_added, env_added) = (added.next().unwrap_or(f64::NAN), added.next());
     println!(
         "| rustc -vV | through pcache-wrapper | overhead (median of pairs) | `env rustc -vV`: any exec |\n|---|---|---|---|"
     );
     println!(
         "| {:.2} ms | {:.2} ms | {:.2} ms | {} |",
-        median(direct.clone()) * 1e3,
-        median(wrapped.clone()) * 1e3,
-        added(&wrapped),
-        if floor.is_empty() {
-            "not measured".to_owned()
-        } else {
-            format!("+{:.2} ms", added(&floor))
-        }
+        median(direct) * 1e3,
+        median(wrapped) * 1e3,
+        wrapper_added,
+        env_added.map_or_else(|| "not measured".to_owned(), |a| format!("+{a:.2} ms"))
     );
 }
