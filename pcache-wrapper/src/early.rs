@@ -17,6 +17,8 @@
 
 use std::ffi::{CStr, c_char, c_int};
 
+use pcache_core::config::{self, Env};
+
 use crate::args;
 
 /// The type of a function in `.init_array`, as glibc calls it.
@@ -72,14 +74,5 @@ pub unsafe extern "C" fn pass_through_early(
 /// Whether a wrapper is to be chained (`PCACHE_RUSTC_WRAPPER`): `main`
 /// checks that it is not this program before running it.
 fn chains_a_wrapper() -> bool {
-    let name = c"PCACHE_RUSTC_WRAPPER";
-    debug_assert_eq!(
-        name.to_bytes(),
-        pcache_core::config::RUSTC_WRAPPER_VAR.as_bytes()
-    );
-    // SAFETY: a NUL-terminated name; nothing changes the environment while
-    // the process is single-threaded, and the value is only looked at here.
-    let value = unsafe { libc::getenv(name.as_ptr()) };
-    // SAFETY: `getenv` returns null or a NUL-terminated string.
-    !value.is_null() && unsafe { *value } != 0
+    config::chained_wrapper(&Env::process()).is_some()
 }

@@ -25,10 +25,11 @@
 //!   `exec`, to rustc or to the wrapper the user had (`PCACHE_RUSTC_WRAPPER`,
 //!   such as sccache); on Linux with glibc, one that cannot be a build
 //!   script's is handed on before Rust's runtime starts
-//!   ([`pass_through_early`]). When rustc compiles a build script of a registry or
-//!   git package (or a path package named in `[workspace.metadata.pcache]
-//!   build-scripts`), the wrapper then puts a copy of itself where Cargo will
-//!   run the script, the *launcher*, keeping the real binary beside it.
+//!   ([`pass_through_early`]). When rustc compiles a build script of a
+//!   registry or git package (or a path package named in
+//!   `[workspace.metadata.pcache] build-scripts`), the wrapper then puts a
+//!   copy of itself where Cargo will run the script, the *launcher*, keeping
+//!   the real binary beside it.
 //! - **The launcher.** Its key's first level is known before the run: the
 //!   package's identity and sources, the script's compiled identity, the
 //!   rustc, the target and profile, features and `CARGO_CFG_*`, the
