@@ -12,21 +12,22 @@
 //! an `exec` costs 1 ms.
 //!
 //! It only ever `exec`s or returns. Whatever it leaves — a command line
-//! that may compile a build script, a wrapper to chain, an `exec` that
-//! failed — `main` handles as before, and reports.
+//! that may compile a build script, an `exec` that failed — `main` handles
+//! as before, and reports.
 
-use std::ffi::{CStr, c_char, c_int};
+use std::ffi::{CStr, OsStr, OsString, c_char, c_int};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::process::CommandExt;
 
-use pcache_core::config::{self, Env};
-
-use crate::args;
+use crate::{args, wrapper};
 
 /// The type of a function in `.init_array`, as glibc calls it.
 pub type InitArrayFn = unsafe extern "C" fn(c_int, *const *const c_char, *const *const c_char);
 
 /// Replaces this process by `argv[1]` (rustc) with the rest of the command
-/// line, when the command line cannot compile a build script and no
-/// wrapper is to be chained; returns in every other case. Meant for the
+/// line, or by the wrapper to chain with all of it, as `main` would, when
+/// the command line cannot compile a build script; returns in every other
+/// case. Meant for the
 /// `pcache-wrapper` binary's `.init_array`:
 ///
 /// ```no_run
@@ -60,19 +61,12 @@ pub unsafe extern "C" fn pass_through_early(
     }
     // SAFETY: the caller's contract: `argc` valid strings.
     let arg = |i: usize| unsafe { CStr::from_ptr(*argv.add(i)) }.to_bytes();
-    if !args::surely_not_a_build_script((2..argc).map(arg)) || chains_a_wrapper() {
+    if !args::surely_not_a_build_script((2..argc).map(arg)) {
         return;
     }
-    // SAFETY: `argv + 1` is `argv[1..]`, still null-terminated, and the
-    // environment is the process's own, untouched.
-    unsafe {
-        libc::execvp(*argv.add(1), argv.add(1));
-    }
+    let rustc_args: Vec<OsString> = (2..argc)
+        .map(|i| OsStr::from_bytes(arg(i)).to_owned())
+        .collect();
+    let _ = wrapper::compilation(OsStr::from_bytes(arg(1)), &rustc_args).exec();
     // `exec` failed: `main` runs, tries again and reports why.
-}
-
-/// Whether a wrapper is to be chained (`PCACHE_RUSTC_WRAPPER`): `main`
-/// checks that it is not this program before running it.
-fn chains_a_wrapper() -> bool {
-    config::chained_wrapper(&Env::process()).is_some()
 }

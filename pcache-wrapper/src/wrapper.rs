@@ -27,20 +27,7 @@ pub(crate) fn run(args: &[OsString]) -> ExitCode {
     let rustc_args = &args[2..];
     let compile =
         BuildScriptCompile::parse(rustc_args, std::env::var_os("CARGO_BIN_NAME").as_deref());
-    let mut command = match chained_wrapper() {
-        // The wrapper the user had gets the whole command line, as Cargo
-        // would have given it.
-        Some(chained) => {
-            let mut command = Command::new(chained);
-            command.args(&args[1..]);
-            command
-        }
-        None => {
-            let mut command = Command::new(program);
-            command.args(rustc_args);
-            command
-        }
-    };
+    let mut command = compilation(program, rustc_args);
     let Some(compile) = compile else {
         return pass_through(command);
     };
@@ -69,6 +56,21 @@ pub(crate) fn run(args: &[OsString]) -> ExitCode {
         }
     }
     exit_code(status)
+}
+
+/// The command that compiles: the wrapper the user had, given the whole
+/// command line as Cargo would have given it, or else `program` (rustc).
+pub(crate) fn compilation(program: &OsStr, rustc_args: &[OsString]) -> Command {
+    let mut command = match chained_wrapper() {
+        Some(chained) => {
+            let mut command = Command::new(chained);
+            command.arg(program);
+            command
+        }
+        None => Command::new(program),
+    };
+    command.args(rustc_args);
+    command
 }
 
 /// The compiled identity of the build script rustc has just built.

@@ -615,6 +615,12 @@ fn the_wrapper_hands_other_compilations_on_by_exec_with_their_arguments_untouche
         &[("PCACHE_RUSTC_WRAPPER", "/bin/echo")],
     );
     assert_eq!((code, stdout.as_str()), (Some(0), "rustc -vV\n"));
+    // Unless it is this program: then rustc runs, with no loop.
+    let (code, stdout, _) = wrapper(
+        &[OsStr::new("/bin/echo"), OsStr::new("no loop")],
+        &[("PCACHE_RUSTC_WRAPPER", support::deps::WRAPPER)],
+    );
+    assert_eq!((code, stdout.as_str()), (Some(0), "no loop\n"));
 }
 
 /// On Linux with glibc, the wrapper loads libc alone: GCC's unwinder is
