@@ -6,10 +6,10 @@
 //! `.init_array` with `argc`, `argv` and `envp` before `main`, as it does
 //! for the standard library's own argument capture. From there,
 //! [`pass_through_early`] hands a compilation that cannot be a build
-//! script's straight to rustc, before the standard library sets up its
-//! runtime (which, for the main thread's stack guard, reads
-//! `/proc/self/maps`): about 0.15 ms less per rustc call on a machine where
-//! an `exec` costs 1 ms.
+//! script's straight to rustc (or to the wrapper pcache chains), before the
+//! standard library sets up its runtime (which, for the main thread's stack
+//! guard, reads `/proc/self/maps`): about 0.15 ms less per rustc call on a
+//! machine where an `exec` costs 1 ms.
 //!
 //! It only ever `exec`s or returns. Whatever it leaves — a command line
 //! that may compile a build script, an `exec` that failed — `main` handles
@@ -27,8 +27,7 @@ pub type InitArrayFn = unsafe extern "C" fn(c_int, *const *const c_char, *const 
 /// Replaces this process by `argv[1]` (rustc) with the rest of the command
 /// line, or by the wrapper to chain with all of it, as `main` would, when
 /// the command line cannot compile a build script; returns in every other
-/// case. Meant for the
-/// `pcache-wrapper` binary's `.init_array`:
+/// case. Meant for the `pcache-wrapper` binary's `.init_array`:
 ///
 /// ```no_run
 /// #[cfg(all(target_os = "linux", target_env = "gnu"))]
